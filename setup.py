@@ -1,0 +1,51 @@
+from setuptools import find_packages, setup
+
+install_requires = [
+    "pyramid>=2.0",
+    "pyramid_tm",
+    "pyramid_retry",
+    "pyramid_zodbconn",
+    "ZODB>=6",
+    "BTrees",
+    "transaction",
+    "zodburi",
+    "waitress",
+    "argon2-cffi",
+    "pydantic>=2.6",
+    "plaster_pastedeploy",
+]
+
+extras_require = {
+    "test": [
+        "pytest",
+        "webtest",
+        "hypothesis",
+    ],
+    "dev": [
+        "ruff",
+        "pyramid_debugtoolbar",
+    ],
+    "zeo": ["ZEO"],
+    "relstorage": ["RelStorage[postgresql]", "psycopg2-binary"],
+    "bench": ["matplotlib"],
+}
+
+setup(
+    name="membership",
+    version="0.1.0",
+    description="Self-hosted group-membership service: Pyramid traversal over a ZODB tree",
+    long_description=open("README.md").read() if __import__("os").path.exists("README.md") else "",
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=find_packages(exclude=["tests", "bench"]),
+    include_package_data=True,
+    zip_safe=False,
+    install_requires=install_requires,
+    extras_require=extras_require,
+    entry_points={
+        "paste.app_factory": ["main = membership:main"],
+        "console_scripts": [
+            "initialize_membership_db = membership.scripts.initialize:main",
+        ],
+    },
+)
