@@ -1,0 +1,44 @@
+# Two commands: `make serve` and `make test`. Everything else is set up by them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 6543
+STAMP := $(VENV)/.installed
+
+.PHONY: serve test test-quick lint format init install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
+
+$(STAMP): setup.py pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test,dev,zeo,relstorage]'
+	touch $@
+
+install: $(STAMP)
+
+var/Data.fs: | $(STAMP)
+	mkdir -p var
+	$(BIN)/initialize_membership_db development.ini
+
+init: var/Data.fs
+
+serve: $(STAMP) var/Data.fs
+	PORT=$(PORT) $(BIN)/pserve development.ini
+
+test: $(STAMP)
+	$(BIN)/pytest
+
+test-quick: $(STAMP)
+	$(BIN)/pytest -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check membership tests bench
+	$(BIN)/ruff format --check membership tests bench
+
+format: $(STAMP)
+	$(BIN)/ruff format membership tests bench
+	$(BIN)/ruff check --fix membership tests bench
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,44 @@
+"""Where the tree lives in ZODB, and how it comes to be."""
+
+import transaction
+from pyramid.request import Request
+from pyramid_zodbconn import get_connection
+from ZODB import DB
+
+from .resources import Root
+
+ROOT_KEY = "membership"
+
+
+class NotInitialized(Exception):
+    """The database holds no membership tree yet."""
+
+
+def root_factory(request: Request) -> Root:
+    root = find_app_root(request)
+    if root is None:
+        raise NotInitialized("the database holds no membership tree yet")
+    return root
+
+
+def find_app_root(request: Request) -> Root | None:
+    return get_connection(request).root().get(ROOT_KEY)
+
+
+def bootstrap(db: DB) -> bool:
+    """Create the empty tree (users, groups, /groups/admins) if absent; True if created.
+
+    Idempotent, and a separate transaction from any request, so the first
+    request never races another to create the root.
+    """
+    tm = transaction.TransactionManager()
+    conn = db.open(transaction_manager=tm)
+    try:
+        with tm:
+            zodb_root = conn.root()
+            if ROOT_KEY in zodb_root:
+                return False
+            zodb_root[ROOT_KEY] = Root()
+        return True
+    finally:
+        conn.close()

@@ -1,0 +1,154 @@
+"""Every error a client can see, as RFC 9457 ``application/problem+json``.
+
+One exception view per kind of failure; none of them leaks a traceback, and
+an unexpected exception is logged here and answered as a bare 500.
+"""
+
+import logging
+
+from pyramid.httpexceptions import HTTPException
+from pyramid.response import Response
+from pyramid.view import exception_view_config, forbidden_view_config, notfound_view_config
+from ZODB.POSException import ConflictError
+
+from .db import NotInitialized
+from .exceptions import MembershipError
+from .rendering import dumps
+from .security import AUTH_FAILED
+
+log = logging.getLogger(__name__)
+
+PROBLEM_TYPE = "about:blank"
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    errors: list[dict] | None = None,
+    headers: dict | None = None,
+    **extra,
+) -> Response:
+    body = {"type": PROBLEM_TYPE, "title": title, "status": status, "detail": detail}
+    body["errors"] = errors or []
+    body.update(extra)
+    response = Response(body=dumps(body), status=status, content_type=PROBLEM_JSON, charset=None)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+@exception_view_config(MembershipError)
+def membership_error(exc: MembershipError, request) -> Response:
+    return problem(
+        exc.status,
+        exc.title,
+        exc.detail,
+        errors=[error.as_dict() for error in exc.errors],
+        **exc.extra,
+    )
+
+
+@notfound_view_config()
+def not_found(exc: HTTPException, request) -> Response:
+    allowed = allowed_methods(request)
+    if allowed and request.method not in allowed:
+        return problem(
+            405,
+            "Method Not Allowed",
+            f"{request.method} is not allowed on {request.path}",
+            headers={"Allow": ", ".join(sorted(allowed))},
+        )
+    return problem(404, "Not Found", f"nothing at {request.path}")
+
+
+@forbidden_view_config()
+def forbidden(exc: HTTPException, request) -> Response:
+    if request.authenticated_userid is None:
+        failed = request.environ.get(AUTH_FAILED)
+        detail = (
+            "the credentials given were not accepted"
+            if failed
+            else "this needs credentials: HTTP Basic or a Bearer token"
+        )
+        return problem(
+            401,
+            "Unauthorized",
+            detail,
+            headers={"WWW-Authenticate": 'Basic realm="membership"'},
+        )
+    return problem(403, "Forbidden", f"not allowed to {request.method} {request.path}")
+
+
+@exception_view_config(HTTPException)
+def http_exception(exc: HTTPException, request) -> Response:
+    if exc.status_int < 400:
+        return exc
+    headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
+    return problem(exc.status_int, exc.title, exc.detail or exc.explanation, headers=headers)
+
+
+@exception_view_config(NotInitialized)
+def not_initialized(exc: NotInitialized, request) -> Response:
+    return problem(
+        503,
+        "Service Unavailable",
+        "the database is not initialized: run initialize_membership_db",
+        headers={"Retry-After": "10"},
+    )
+
+
+@exception_view_config(ConflictError)
+def still_conflicting(exc: ConflictError, request) -> Response:
+    """A write that kept conflicting after every retry: the client may simply try again."""
+    return problem(
+        503,
+        "Service Unavailable",
+        "the change collided with concurrent changes too often; try again",
+        headers={"Retry-After": "1"},
+    )
+
+
+@exception_view_config(Exception)
+def unexpected(exc: Exception, request) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return problem(
+        500,
+        "Internal Server Error",
+        "the server failed to answer this request; it has been logged",
+        request_id=request.environ.get("membership.request_id"),
+    )
+
+
+def allowed_methods(request) -> set[str]:
+    """Methods some view answers for this context and view name (for 405 and ``Allow``)."""
+    context = getattr(request, "context", None)
+    if context is None:
+        return set()
+    table = _method_table(request.registry)
+    methods: set[str] = set()
+    for context_type, name, view_methods in table:
+        if name == request.view_name and isinstance(context, context_type):
+            methods.update(view_methods)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return methods
+
+
+def _method_table(registry) -> list:
+    table = getattr(registry, "_membership_methods", None)
+    if table is None:
+        table = []
+        for intr in registry.introspector.get_category("views") or []:
+            view = intr["introspectable"]
+            context = view["context"]
+            methods = view["request_methods"]
+            if context is None or not methods or view.get("exception_only"):
+                continue
+            if isinstance(methods, str):
+                methods = (methods,)
+            table.append((context, view["name"], tuple(methods)))
+        registry._membership_methods = table
+    return table

@@ -1,0 +1,126 @@
+"""What every view does the same way: read a body, read a query, link, page, precondition."""
+
+from collections.abc import Iterable
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from pyramid.request import Request
+from pyramid.traversal import resource_path
+
+from .exceptions import (
+    FieldError,
+    InvalidInput,
+    MembershipError,
+    PreconditionFailed,
+    ValidationFailed,
+)
+from .paging import encode_cursor
+from .rendering import etag_for
+
+Model = TypeVar("Model", bound=BaseModel)
+
+JSON_TYPES = ("application/json", "application/merge-patch+json")
+
+
+class UnsupportedMediaType(MembershipError):
+    status = 415
+    title = "Unsupported Media Type"
+
+
+def read_body(request: Request, schema: type[Model] | TypeAdapter) -> Any:
+    """The request body validated against ``schema``; problem+json naming the field otherwise."""
+    media_type = (request.content_type or "").lower()
+    if media_type not in JSON_TYPES and not media_type.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"send the body as application/json, not {media_type or 'no Content-Type'}",
+            [FieldError("Content-Type", "must be application/json")],
+        )
+    body = request.body
+    if not body.strip():
+        raise InvalidInput.field("body", "a JSON body is required")
+    try:
+        if isinstance(schema, TypeAdapter):
+            return schema.validate_json(body)
+        return schema.model_validate_json(body)
+    except ValidationError as exc:
+        raise _from_validation(exc, "body") from None
+
+
+def read_query(request: Request, schema: type[Model]) -> Model:
+    params = {}
+    for key in schema.model_fields:
+        values = request.GET.getall(key)
+        if len(values) > 1:
+            raise InvalidInput.field(key, "give this parameter once")
+        if values:
+            params[key] = values[0]
+    try:
+        return schema.model_validate(params)
+    except ValidationError as exc:
+        raise _from_validation(exc, "query", status=400) from None
+
+
+def _from_validation(exc: ValidationError, where: str, status: int | None = None):
+    errors = []
+    malformed = False
+    for error in exc.errors(include_url=False, include_input=False):
+        if error["type"] in ("json_invalid", "json_type", "recursion_loop"):
+            malformed = True
+        field = ".".join(str(part) for part in error["loc"]) or where
+        errors.append(FieldError(field, error["msg"]))
+    if malformed:
+        first = errors[0].message if errors else "not JSON"
+        return InvalidInput(f"the {where} is not valid JSON: {first}", [FieldError(where, first)])
+    detail = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
+    cls = InvalidInput if status == 400 else ValidationFailed
+    return cls(detail, errors)
+
+
+def url(request: Request, resource_or_path: Any, *suffix: str, query: dict | None = None) -> str:
+    """Absolute URL of a resource (no trailing slash), optionally of a child or view."""
+    path = (
+        resource_or_path if isinstance(resource_or_path, str) else resource_path(resource_or_path)
+    )
+    base = request.application_url + path.rstrip("/")
+    for part in suffix:
+        base += "/" + part
+    if base == request.application_url:
+        base += "/"
+    if query:
+        base += "?" + urlencode(query)
+    return base
+
+
+def check_if_match(request: Request, representation: Any) -> None:
+    """412 when the client's ``If-Match`` names another version than the current one."""
+    if request.if_match and etag_for(representation) not in request.if_match:
+        raise PreconditionFailed(
+            "the resource changed since you read it (If-Match does not match its ETag)",
+            [FieldError("If-Match", "does not match the current ETag")],
+        )
+
+
+def created(request: Request, location: str) -> None:
+    request.response.status = 201
+    request.response.location = location
+
+
+def collection(
+    request: Request,
+    items: Iterable[dict],
+    *,
+    more: bool,
+    last_key: str | None,
+    query: BaseModel,
+) -> dict:
+    """A page: ``{"items", "next"?}``, and a ``Link: rel="next"`` header after ``last_key``."""
+    body: dict = {"items": list(items)}
+    if more and last_key is not None:
+        params = {k: v for k, v in request.GET.items() if k != "cursor"}
+        params["cursor"] = encode_cursor(last_key)
+        params.setdefault("limit", str(query.limit))
+        next_url = request.path_url + "?" + urlencode(params)
+        body["next"] = next_url
+        request.response.headers["Link"] = f'<{next_url}>; rel="next"'
+    return body

@@ -1,0 +1,44 @@
+"""Permission names: an enum, so a typo is an import error and not a silent deny."""
+
+from enum import StrEnum
+
+
+class Permission(StrEnum):
+    VIEW = "view"
+    EDIT = "edit"
+    DELETE = "delete"
+    MANAGE_MEMBERS = "manage-members"
+    GRANT_OWNER = "grant-owner"
+    CREATE_GROUP = "create-group"
+    MANAGE_ACL = "manage-acl"
+    VIEW_HISTORY = "view-history"
+    CREATE_USER = "create-user"
+    MANAGE_TOKENS = "manage-tokens"
+
+
+ROLES = ("member", "manager", "owner")
+
+#: What each membership role grants on its group and, by ACL inheritance, below it.
+ROLE_PERMISSIONS: dict[str, tuple[Permission, ...]] = {
+    "member": (Permission.VIEW,),
+    "manager": (Permission.VIEW, Permission.MANAGE_MEMBERS, Permission.CREATE_GROUP),
+    "owner": (
+        Permission.VIEW,
+        Permission.MANAGE_MEMBERS,
+        Permission.CREATE_GROUP,
+        Permission.EDIT,
+        Permission.DELETE,
+        Permission.MANAGE_ACL,
+        Permission.GRANT_OWNER,
+        Permission.VIEW_HISTORY,
+    ),
+}
+
+#: What a user may do on their own ``/users/<id>``.
+SELF_PERMISSIONS: tuple[Permission, ...] = (
+    Permission.VIEW,
+    Permission.EDIT,
+    Permission.MANAGE_TOKENS,
+)
+
+ADMINS_PATH = "/groups/admins"

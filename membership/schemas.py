@@ -1,0 +1,181 @@
+"""Request and response schemas: the one place that says what a body may hold.
+
+Views validate with these and nothing else parses JSON by hand; the same
+models produce the OpenAPI document. Pydantic v2 because it validates JSON in
+one pass in Rust (malformed, non-UTF-8 and absurdly deep input included) and
+emits JSON Schema 2020-12, which OpenAPI 3.1 uses as is.
+"""
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+)
+
+from .names import NAME_PATTERN
+
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+Role = Literal["member", "manager", "owner"]
+Password = Annotated[str, StringConstraints(min_length=8, max_length=1024)]
+Text = Annotated[str, StringConstraints(max_length=1000)]
+ShortText = Annotated[str, StringConstraints(max_length=200)]
+Email = Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+
+MAX_BULK_OPERATIONS = 100_000
+
+
+class Input(BaseModel):
+    """Request bodies: unknown fields are errors, and no silent type coercion."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class UserCreate(Input):
+    id: Name
+    password: Password | None = None
+    display_name: ShortText = ""
+    email: Email | None = None
+
+
+class UserPatch(Input):
+    display_name: ShortText | None = None
+    email: Email | None = None
+    password: Password | None = None
+
+
+class GroupCreate(Input):
+    name: Name
+    title: ShortText = ""
+    description: Text = ""
+
+
+class GroupPatch(Input):
+    title: ShortText | None = None
+    description: Text | None = None
+
+
+class MembershipCreate(Input):
+    user: Name
+    role: Role = "member"
+    expires_at: AwareDatetime | None = None
+
+
+class MembershipPatch(Input):
+    role: Role | None = None
+    expires_at: AwareDatetime | None = None
+
+
+class MemberOperation(Input):
+    op: Literal["add", "remove", "replace"]
+    user: Name
+    role: Role = "member"
+    expires_at: AwareDatetime | None = None
+
+
+BulkMembers = TypeAdapter(Annotated[list[MemberOperation], Field(max_length=MAX_BULK_OPERATIONS)])
+
+
+class TokenCreate(Input):
+    name: ShortText = ""
+    expires_at: AwareDatetime | None = None
+
+
+class ListQuery(BaseModel):
+    """Query string of every collection; strings arrive as text, so no strict mode here."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    limit: int = Field(100, ge=1, le=1000)
+    cursor: Annotated[str, StringConstraints(max_length=512)] | None = None
+    prefix: Annotated[str, StringConstraints(pattern=r"^[a-z0-9._-]{0,64}$")] = ""
+
+
+class MembersQuery(ListQuery):
+    role: Role | None = None
+    effective: bool = False
+
+
+class MemberCheckQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    effective: bool = False
+
+
+class UserGroupsQuery(ListQuery):
+    direct: bool = False
+    prefix: Annotated[str, StringConstraints(pattern=r"^[a-z0-9/._-]{0,1024}$")] = ""
+
+
+# Response shapes (documentation and response validation in tests).
+
+
+class Links(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    self: str
+
+
+class UserOut(BaseModel):
+    id: str
+    display_name: str
+    email: str | None
+    created: datetime
+    modified: datetime
+    links: Links
+
+
+class GroupOut(BaseModel):
+    name: str
+    path: str
+    title: str
+    description: str
+    member_count: int
+    created: datetime
+    modified: datetime
+    links: Links
+
+
+class MembershipOut(BaseModel):
+    user: str
+    role: Role
+    expires_at: datetime | None = None
+    expired: bool = False
+    added_by: str | None
+    added_at: datetime
+    links: Links
+
+
+class UserGroupOut(BaseModel):
+    path: str
+    role: Role | None = None
+    direct: bool
+    via: str | None = None
+    expires_at: datetime | None = None
+    links: Links
+
+
+class TokenOut(BaseModel):
+    id: str
+    name: str
+    created: datetime
+    expires_at: datetime | None = None
+    token: str | None = Field(None, description="The secret; present only in the 201 answer")
+    links: Links
+
+
+class ProblemError(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[ProblemError] = []

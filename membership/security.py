@@ -1,0 +1,153 @@
+"""Who is asking, and what principals they carry.
+
+Pyramid 2 ``SecurityPolicy``: HTTP Basic (argon2id) or Bearer tokens for
+identity, the user -> groups index for principals, ``ACLHelper`` against the
+``__acl__`` of the traversed nodes for decisions. The identity is computed
+once per request: Pyramid asks for it more than once, and argon2 is slow on
+purpose.
+"""
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+
+from pyramid.authorization import ACLHelper, Authenticated, Everyone
+from pyramid.request import Request
+
+from . import clock
+from .credentials import Credentials, token_digest
+from .db import find_app_root
+from .names import is_valid_name, parent_paths
+
+_IDENTITY = "membership.identity"
+AUTH_FAILED = "membership.auth_failed"
+
+
+@dataclass(frozen=True)
+class Identity:
+    userid: str
+    method: str  # "basic" or "token"
+    principals: tuple[str, ...] = field(default=())
+
+
+def principals_for(root, userid: str) -> list[str]:
+    """Principals of a user: direct memberships with their roles, plus every ancestor group.
+
+    Reads only the index: membership flows up (a member of backend is a member of eng),
+    roles do not (they reach down through ACL inheritance instead). Expired
+    memberships grant nothing from the instant they expire.
+    """
+    now = clock.now().timestamp()
+    principals = [Everyone, Authenticated, f"user:{userid}"]
+    seen = set()
+    for entry in root.index.entries(userid):
+        if not entry.active_at(now):
+            continue
+        principals.append(f"group:{entry.path}#{entry.role}")
+        for path in (entry.path, *parent_paths(entry.path)):
+            if path not in seen:
+                seen.add(path)
+                principals.append(f"group:{path}")
+    return principals
+
+
+class SecurityPolicy:
+    def __init__(self, credentials: Credentials, realm: str = "membership") -> None:
+        self.credentials = credentials
+        self.realm = realm
+        self.acl = ACLHelper()
+
+    def identity(self, request: Request) -> Identity | None:
+        cached = request.environ.get(_IDENTITY, False)
+        if cached is False:
+            cached = self._authenticate(request)
+            request.environ[_IDENTITY] = cached
+        return cached
+
+    def authenticated_userid(self, request: Request) -> str | None:
+        identity = self.identity(request)
+        return identity.userid if identity else None
+
+    def permits(self, request: Request, context, permission: str):
+        identity = self.identity(request)
+        principals = identity.principals if identity else (Everyone,)
+        return self.acl.permits(context, principals, permission)
+
+    def remember(self, request: Request, userid: str, **kw) -> list:
+        return []
+
+    def forget(self, request: Request, **kw) -> list:
+        return []
+
+    def _authenticate(self, request: Request) -> Identity | None:
+        header = request.headers.get("Authorization")
+        if not header:
+            return None
+        scheme, _, value = header.partition(" ")
+        scheme = scheme.lower()
+        root = _root_of(request)
+        if root is None:
+            return None
+        if scheme == "basic":
+            userid = self._check_basic(root, value.strip())
+            method = "basic"
+        elif scheme == "bearer":
+            userid = self._check_bearer(root, value.strip())
+            method = "token"
+        else:
+            userid, method = None, scheme
+        if userid is None:
+            request.environ[AUTH_FAILED] = method
+            return None
+        return Identity(userid, method, tuple(principals_for(root, userid)))
+
+    def _check_basic(self, root, value: str) -> str | None:
+        try:
+            decoded = base64.b64decode(value.encode("ascii"), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeError, ValueError):
+            return None
+        userid, sep, password = decoded.partition(":")
+        if not sep:
+            return None
+        user = root.users.get(userid) if is_valid_name(userid) else None
+        password_hash = user.password_hash if user is not None else None
+        if self.credentials.verify(password_hash, password) and user is not None:
+            return userid
+        return None
+
+    def _check_bearer(self, root, secret: str) -> str | None:
+        if not secret or len(secret) > 256:
+            return None
+        found = root.token_digests.get(token_digest(secret))
+        if found is None:
+            return None
+        userid, token_id = found
+        user = root.users.get(userid)
+        if user is None:
+            return None
+        try:
+            token = user.tokens[token_id]
+        except KeyError:
+            return None
+        return None if token.is_expired() else userid
+
+
+def effective_principals(request: Request) -> list[str]:
+    """The caller's principals, as the ACL check sees them."""
+    identity = request.identity
+    return list(identity.principals) if identity else [Everyone]
+
+
+def _root_of(request: Request):
+    """The tree's root, also for exception views raised before traversal finished."""
+    root = getattr(request, "root", None)
+    if root is None:
+        root = find_app_root(request)
+    return root
+
+
+def includeme(config) -> None:
+    settings = config.registry.settings
+    credentials = Credentials.from_settings(settings)
+    config.registry.credentials = credentials
+    config.set_security_policy(SecurityPolicy(credentials))

@@ -1,0 +1,1 @@
+"""HTTP views, one module per kind of resource. They translate; the tree decides."""

@@ -1,0 +1,94 @@
+"""Groups at any depth: ``/groups``, ``/groups/<g>``, ``/groups/<g>/groups``, ..."""
+
+from pyramid.request import Request
+from pyramid.view import view_config, view_defaults
+
+from .. import clock
+from ..exceptions import InvalidInput
+from ..http import check_if_match, collection, created, read_body, read_query, url
+from ..paging import decode_cursor, page_keys
+from ..permissions import Permission
+from ..resources import Group, Groups
+from ..schemas import GroupCreate, GroupPatch, ListQuery
+
+
+def group_body(request: Request, group: Group) -> dict:
+    path = group.path
+    parent = group.__parent__.__parent__
+    links = {
+        "self": url(request, path),
+        "members": url(request, path, "members"),
+        "groups": url(request, path, "groups"),
+    }
+    if isinstance(parent, Group):
+        links["parent"] = url(request, parent)
+    return {
+        "name": group.name,
+        "path": path,
+        "title": group.title,
+        "description": group.description,
+        "member_count": len(group.members),
+        "created": clock.rfc3339(group.created),
+        "modified": clock.rfc3339(group.modified),
+        "links": links,
+    }
+
+
+@view_defaults(context=Groups, renderer="json")
+class GroupsView:
+    def __init__(self, context: Groups, request: Request) -> None:
+        self.context = context
+        self.request = request
+
+    @view_config(request_method="POST", permission=Permission.CREATE_GROUP)
+    def create(self) -> dict:
+        """Create a group; a creator who would not own it through inheritance becomes its owner."""
+        data = read_body(self.request, GroupCreate)
+        group = self.context.add_group(data.name, title=data.title, description=data.description)
+        userid = self.request.authenticated_userid
+        if not self.request.has_permission(Permission.EDIT, group):
+            group.members.add_member(userid, "owner", added_by=userid)
+        body = group_body(self.request, group)
+        created(self.request, body["links"]["self"])
+        return body
+
+    @view_config(request_method="GET", permission=Permission.VIEW)
+    def list(self) -> dict:
+        query = read_query(self.request, ListQuery)
+        keys, more = page_keys(
+            self.context, prefix=query.prefix, after=decode_cursor(query.cursor), limit=query.limit
+        )
+        items = [group_body(self.request, self.context[key]) for key in keys]
+        return collection(
+            self.request, items, more=more, last_key=keys[-1] if keys else None, query=query
+        )
+
+
+@view_defaults(context=Group, renderer="json")
+class GroupView:
+    def __init__(self, context: Group, request: Request) -> None:
+        self.context = context
+        self.request = request
+
+    @view_config(request_method="GET", permission=Permission.VIEW)
+    def get(self) -> dict:
+        return group_body(self.request, self.context)
+
+    @view_config(request_method="PATCH", permission=Permission.EDIT)
+    def patch(self) -> dict:
+        check_if_match(self.request, group_body(self.request, self.context))
+        data = read_body(self.request, GroupPatch)
+        for field in data.model_fields_set:
+            value = getattr(data, field)
+            if value is None:
+                raise InvalidInput.field(field, "may be empty but not null")
+            setattr(self.context, field, value)
+        self.context.touch()
+        return group_body(self.request, self.context)
+
+    @view_config(request_method="DELETE", permission=Permission.DELETE)
+    def delete(self):
+        check_if_match(self.request, group_body(self.request, self.context))
+        self.context.__parent__.remove_group(self.context.name)
+        self.request.response.status = 204
+        return self.request.response

@@ -1,0 +1,248 @@
+"""Memberships: ``/groups/<g>/members`` and ``/groups/<g>/members/<user>``.
+
+``GET .../members/<user>`` is the membership check other services call on
+every request: 200 or 404, nothing to parse on the hot path.
+"""
+
+from pyramid.httpexceptions import HTTPForbidden
+from pyramid.request import Request
+from pyramid.view import view_config, view_defaults
+
+from .. import clock
+from ..exceptions import AlreadyExists, FieldError, InvalidInput, NotFoundError
+from ..http import check_if_match, collection, created, read_body, read_query, url
+from ..memberships import effective_member_ids, effective_membership
+from ..paging import decode_cursor, page_keys, prefix_range, take
+from ..permissions import Permission
+from ..resources import Members, Membership, NonMember
+from ..schemas import (
+    BulkMembers,
+    MemberCheckQuery,
+    MembershipCreate,
+    MembershipPatch,
+    MembersQuery,
+)
+
+
+def membership_body(request: Request, membership: Membership) -> dict:
+    group_path = membership.__parent__.__parent__.path
+    body = {
+        "user": membership.user,
+        "role": membership.role,
+        "added_by": membership.added_by,
+        "added_at": clock.rfc3339(membership.added_at),
+        "links": {
+            "self": url(request, group_path, "members", membership.user),
+            "user": url(request, "/users/" + membership.user),
+            "group": url(request, group_path),
+        },
+    }
+    if membership.expires_at is not None:
+        body["expires_at"] = clock.rfc3339(membership.expires_at)
+        body["expired"] = membership.is_expired()
+    return body
+
+
+def require_grant(request: Request, members: Members, *roles: str | None) -> None:
+    """Granting, changing or removing ``owner`` needs ``grant-owner`` (managers lack it)."""
+    if "owner" in roles and not request.has_permission(Permission.GRANT_OWNER, members):
+        raise HTTPForbidden("only owners may grant, change or remove the owner role")
+
+
+def not_a_member(request: Request, userid: str, group_path: str) -> NotFoundError:
+    error = NotFoundError(f"{userid} is not a member of {group_path}")
+    error.status, error.title = 404, "Not Found"
+    return error
+
+
+@view_defaults(context=Members, renderer="json")
+class MembersView:
+    def __init__(self, context: Members, request: Request) -> None:
+        self.context = context
+        self.request = request
+
+    @view_config(request_method="POST", permission=Permission.MANAGE_MEMBERS)
+    def add(self) -> dict:
+        data = read_body(self.request, MembershipCreate)
+        require_grant(self.request, self.context, data.role)
+        membership = self.context.add_member(
+            data.user,
+            data.role,
+            added_by=self.request.authenticated_userid,
+            expires_at=data.expires_at,
+        )
+        self.context.group.touch()
+        body = membership_body(self.request, membership)
+        created(self.request, body["links"]["self"])
+        return body
+
+    @view_config(request_method="GET", permission=Permission.VIEW)
+    def list(self) -> dict:
+        query = read_query(self.request, MembersQuery)
+        after = decode_cursor(query.cursor)
+        members = self.context
+        if query.effective:
+            ids, more = take(
+                effective_member_ids(
+                    self.request.root, members.group, prefix=query.prefix, after=after
+                ),
+                query.limit,
+            )
+            items = [
+                {"user": userid, "links": {"user": url(self.request, "/users/" + userid)}}
+                for userid in ids
+            ]
+            return collection(
+                self.request, items, more=more, last_key=ids[-1] if ids else None, query=query
+            )
+        show_expired = self.request.has_permission(Permission.MANAGE_MEMBERS, members)
+        now = clock.now()
+        if query.role is None:
+            keys, more = self._page(members.keys, query, after, now, show_expired)
+        else:
+            low, high, exclude = prefix_range(query.prefix, after)
+            role = query.role
+            pairs = members.by_role.keys(
+                min=(role, low or ""), max=(role, high or "\uffff"), excludemin=exclude
+            )
+            keys, more = self._page(
+                lambda **_: (userid for _, userid in pairs), query, after, now, show_expired
+            )
+        items = [membership_body(self.request, members.get(key)) for key in keys]
+        return collection(
+            self.request, items, more=more, last_key=keys[-1] if keys else None, query=query
+        )
+
+    def _page(self, keys_of, query, after, now, show_expired):
+        if show_expired:
+            return page_keys(_KeysOf(keys_of), prefix=query.prefix, after=after, limit=query.limit)
+        low, high, exclude = prefix_range(query.prefix, after)
+        members = self.context
+        live = (
+            key
+            for key in keys_of(min=low, max=high, excludemin=exclude)
+            if not members.get(key).is_expired(now)
+        )
+        return take(live, query.limit)
+
+    @view_config(request_method="PATCH", permission=Permission.MANAGE_MEMBERS)
+    def bulk(self) -> dict:
+        """Apply a list of add/remove/replace operations, all or nothing."""
+        operations = read_body(self.request, BulkMembers)
+        members = self.context
+        actor = self.request.authenticated_userid
+        may_grant_owner = self.request.has_permission(Permission.GRANT_OWNER, members)
+        counts = {"add": 0, "remove": 0, "replace": 0}
+        for position, op in enumerate(operations):
+            current = members.get(op.user)
+            touches_owner = op.role == "owner" and op.op != "remove"
+            touches_owner |= current is not None and current.role == "owner"
+            if touches_owner and not may_grant_owner:
+                raise _bulk_error(position, "role", "only owners may grant or remove owner", 403)
+            try:
+                if op.op == "add":
+                    if current is not None:
+                        raise AlreadyExists(f"{op.user} is already a member")
+                    members.add_member(op.user, op.role, added_by=actor, expires_at=op.expires_at)
+                elif op.op == "remove":
+                    if current is None:
+                        raise InvalidInput.field("user", f"{op.user} is not a member")
+                    members.remove_member(op.user)
+                elif current is None:
+                    members.add_member(op.user, op.role, added_by=actor, expires_at=op.expires_at)
+                else:
+                    members.change_member(op.user, role=op.role, expires_at=op.expires_at)
+            except (AlreadyExists, InvalidInput) as exc:
+                field = exc.errors[0].field if exc.errors else "user"
+                raise _bulk_error(position, field, exc.detail, exc.status) from None
+            counts[op.op] += 1
+        members.group.touch()
+        return {"applied": sum(counts.values()), **counts, "member_count": len(members)}
+
+
+def _bulk_error(position: int, field: str, message: str, status: int) -> InvalidInput:
+    error = InvalidInput(
+        f"operation {position} failed, nothing was applied: {message}",
+        [FieldError(f"{position}.{field}", message)],
+        operation=position,
+    )
+    error.status = status
+    return error
+
+
+class _KeysOf:
+    """Adapter so ``page_keys`` can page a key function like a BTree."""
+
+    def __init__(self, keys_of) -> None:
+        self.keys = keys_of
+
+
+@view_defaults(context=Membership, renderer="json")
+class MembershipView:
+    def __init__(self, context: Membership, request: Request) -> None:
+        self.context = context
+        self.request = request
+
+    @view_config(request_method="GET", permission=Permission.VIEW)
+    def get(self) -> dict:
+        membership = self.context
+        if membership.is_expired():
+            group_path = membership.__parent__.group.path
+            raise not_a_member(self.request, membership.user, group_path)
+        body = membership_body(self.request, membership)
+        if read_query(self.request, MemberCheckQuery).effective:
+            body["direct"] = True
+        return body
+
+    @view_config(request_method="PATCH", permission=Permission.MANAGE_MEMBERS)
+    def patch(self) -> dict:
+        members = self.context.__parent__
+        check_if_match(self.request, membership_body(self.request, self.context))
+        data = read_body(self.request, MembershipPatch)
+        require_grant(self.request, members, self.context.role, data.role)
+        changes = {}
+        if "role" in data.model_fields_set:
+            if data.role is None:
+                raise InvalidInput.field("role", "may not be null")
+            changes["role"] = data.role
+        if "expires_at" in data.model_fields_set:
+            changes["expires_at"] = data.expires_at
+        membership = members.change_member(self.context.user, **changes)
+        return membership_body(self.request, membership)
+
+    @view_config(request_method="DELETE", permission=Permission.MANAGE_MEMBERS)
+    def delete(self):
+        members = self.context.__parent__
+        check_if_match(self.request, membership_body(self.request, self.context))
+        require_grant(self.request, members, self.context.role)
+        members.remove_member(self.context.user)
+        members.group.touch()
+        self.request.response.status = 204
+        return self.request.response
+
+
+@view_config(context=NonMember, request_method="GET", permission=Permission.VIEW, renderer="json")
+def check_effective(context: NonMember, request: Request) -> dict:
+    """Without ``?effective=true`` a 404; with it, 200 for a member through a subgroup."""
+    query = read_query(request, MemberCheckQuery)
+    group = context.__parent__.group
+    if query.effective:
+        row = effective_membership(request.root, group.path, context.user)
+        if row is not None:
+            return {
+                "user": context.user,
+                "group": group.path,
+                "direct": row.direct,
+                "via": row.via,
+                "links": {
+                    "user": url(request, "/users/" + context.user),
+                    "group": url(request, group),
+                    "via": url(request, row.via, "members", context.user),
+                },
+            }
+    raise not_a_member(request, context.user, group.path)
+
+
+@view_config(context=NonMember, permission=Permission.VIEW)
+def no_such_membership(context: NonMember, request: Request):
+    raise not_a_member(request, context.user, context.__parent__.group.path)

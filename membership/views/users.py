@@ -1,0 +1,123 @@
+"""Users: ``/users`` and ``/users/<id>``, and a user's groups."""
+
+from pyramid.request import Request
+from pyramid.view import view_config, view_defaults
+
+from .. import clock
+from ..exceptions import InvalidInput
+from ..http import check_if_match, collection, created, read_body, read_query, url
+from ..memberships import groups_of
+from ..paging import decode_cursor, page_keys
+from ..permissions import Permission
+from ..resources import User, Users
+from ..schemas import ListQuery, UserCreate, UserGroupsQuery, UserPatch
+
+
+def user_body(request: Request, user: User) -> dict:
+    return {
+        "id": user.id,
+        "display_name": user.display_name,
+        "email": user.email,
+        "created": clock.rfc3339(user.created),
+        "modified": clock.rfc3339(user.modified),
+        "links": {
+            "self": url(request, user),
+            "groups": url(request, user, "groups"),
+            "tokens": url(request, user, "tokens"),
+        },
+    }
+
+
+@view_defaults(context=Users, renderer="json")
+class UsersView:
+    def __init__(self, context: Users, request: Request) -> None:
+        self.context = context
+        self.request = request
+
+    @view_config(request_method="POST", permission=Permission.CREATE_USER)
+    def create(self) -> dict:
+        data = read_body(self.request, UserCreate)
+        credentials = self.request.registry.credentials
+        user = self.context.add_user(
+            data.id,
+            password_hash=credentials.hash_password(data.password) if data.password else None,
+            display_name=data.display_name,
+            email=data.email,
+        )
+        body = user_body(self.request, user)
+        created(self.request, body["links"]["self"])
+        return body
+
+    @view_config(request_method="GET", permission=Permission.VIEW)
+    def list(self) -> dict:
+        query = read_query(self.request, ListQuery)
+        keys, more = page_keys(
+            self.context, prefix=query.prefix, after=decode_cursor(query.cursor), limit=query.limit
+        )
+        items = [user_body(self.request, self.context[key]) for key in keys]
+        return collection(
+            self.request, items, more=more, last_key=keys[-1] if keys else None, query=query
+        )
+
+
+@view_defaults(context=User, renderer="json")
+class UserView:
+    def __init__(self, context: User, request: Request) -> None:
+        self.context = context
+        self.request = request
+
+    @view_config(request_method="GET", permission=Permission.VIEW)
+    def get(self) -> dict:
+        return user_body(self.request, self.context)
+
+    @view_config(request_method="PATCH", permission=Permission.EDIT)
+    def patch(self) -> dict:
+        check_if_match(self.request, user_body(self.request, self.context))
+        data = read_body(self.request, UserPatch)
+        user = self.context
+        changes = data.model_dump(exclude_unset=True)
+        if "display_name" in changes:
+            if data.display_name is None:
+                raise InvalidInput.field("display_name", "may be empty but not null")
+            user.display_name = data.display_name
+        if "email" in changes:
+            user.email = data.email
+        if "password" in changes:
+            if data.password is None:
+                raise InvalidInput.field("password", "may not be null")
+            user.password_hash = self.request.registry.credentials.hash_password(data.password)
+        user.touch()
+        return user_body(self.request, user)
+
+    @view_config(request_method="DELETE", permission=Permission.DELETE)
+    def delete(self):
+        check_if_match(self.request, user_body(self.request, self.context))
+        self.context.__parent__.remove_user(self.context.id)
+        self.request.response.status = 204
+        return self.request.response
+
+    @view_config(name="groups", request_method="GET", permission=Permission.VIEW)
+    def groups(self) -> dict:
+        query = read_query(self.request, UserGroupsQuery)
+        rows, more = groups_of(
+            self.request.root,
+            self.context.id,
+            direct_only=query.direct,
+            prefix=query.prefix,
+            after=decode_cursor(query.cursor),
+            limit=query.limit,
+        )
+        items = []
+        for row in rows:
+            item = {"path": row.path, "direct": row.direct}
+            if row.direct:
+                item["role"] = row.role
+                if row.expires_at is not None:
+                    item["expires_at"] = clock.rfc3339(row.expires_at)
+            else:
+                item["via"] = row.via
+            item["links"] = {"self": url(self.request, row.path)}
+            items.append(item)
+        return collection(
+            self.request, items, more=more, last_key=rows[-1].path if rows else None, query=query
+        )
