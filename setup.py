@@ -23,6 +23,7 @@ extras_require = {
     ],
     "dev": [
         "ruff",
+        "httpie",
         "pyramid_debugtoolbar",
     ],
     "zeo": ["ZEO"],

@@ -5,6 +5,7 @@ HTTP machinery, so scripts can catch them too.
 """
 
 from dataclasses import dataclass
+from http import HTTPStatus
 
 
 @dataclass
@@ -27,6 +28,12 @@ class MembershipError(Exception):
         self.detail = detail
         self.errors = errors or []
         self.extra = extra
+
+    def with_status(self, status: int) -> "MembershipError":
+        """The same error answered with another status (and that status's title)."""
+        self.status = status
+        self.title = HTTPStatus(status).phrase
+        return self
 
 
 class InvalidInput(MembershipError):

@@ -50,9 +50,7 @@ def require_grant(request: Request, members: Members, *roles: str | None) -> Non
 
 
 def not_a_member(request: Request, userid: str, group_path: str) -> NotFoundError:
-    error = NotFoundError(f"{userid} is not a member of {group_path}")
-    error.status, error.title = 404, "Not Found"
-    return error
+    return NotFoundError(f"{userid} is not a member of {group_path}").with_status(404)
 
 
 @view_defaults(context=Members, renderer="json")
@@ -161,13 +159,11 @@ class MembersView:
 
 
 def _bulk_error(position: int, field: str, message: str, status: int) -> InvalidInput:
-    error = InvalidInput(
+    return InvalidInput(
         f"operation {position} failed, nothing was applied: {message}",
         [FieldError(f"{position}.{field}", message)],
         operation=position,
-    )
-    error.status = status
-    return error
+    ).with_status(status)
 
 
 class _KeysOf:
