@@ -13,6 +13,7 @@ install_requires = [
     "argon2-cffi",
     "pydantic>=2.6",
     "plaster_pastedeploy",
+    "tqdm",
 ]
 
 extras_require = {
@@ -48,6 +49,8 @@ setup(
         "paste.server_runner": ["waitress = membership.server:serve"],
         "console_scripts": [
             "initialize_membership_db = membership.scripts.initialize:main",
+            "purge_expired_memberships = membership.scripts.purge:main",
+            "import_members = membership.scripts.import_members:main",
         ],
     },
 )

@@ -10,7 +10,7 @@ ten. Every change that touches memberships also updates the user -> groups
 index in the same transaction.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from types import EllipsisType
 
@@ -271,6 +271,35 @@ class Groups(Container):
                 index.discard(userid, path)
         self._detach(name)
 
+    def move_group(self, name: str, destination: "Groups") -> "Group":
+        """Move a group with its members and subgroups under ``destination``.
+
+        Every membership in the subtree changes path, so the index entries are
+        rewritten in the same transaction; principals follow on the next request.
+        """
+        group = self[name]
+        if group.path == ADMINS_PATH:
+            raise Refused("/groups/admins cannot be moved: it is how admins are admins")
+        node = destination
+        while node is not None:
+            if node is group:
+                raise InvalidInput.field("to", "a group cannot move under itself")
+            node = node.__parent__
+        if name in destination:
+            raise AlreadyExists(f"group {name!r} already exists at {destination.path}")
+        index = find_root(self).index
+        for each in group.walk():
+            old_path = each.path
+            for userid in each.members.keys():
+                index.discard(userid, old_path)
+        self._detach(name)
+        destination._attach(name, group)
+        for each in group.walk():
+            new_path = each.path
+            for userid, membership in each.members._items.items():
+                index.set(userid, new_path, membership.role, membership.expires_at)
+        return group
+
 
 class Group(Node):
     def __init__(self, title: str, description: str) -> None:
@@ -339,9 +368,26 @@ class Members(Container):
         if userid not in root.users:
             raise InvalidInput.field("user", f"no user {userid!r}")
         _check_role(role)
+        return self._add(root.index, self.group.path, userid, role, added_by, expires_at)
+
+    def add_existing_users(self, rows: Iterable[tuple[str, str]], added_by: str | None) -> int:
+        """Bulk path for imports: ``(userid, role)`` pairs of users known to exist.
+
+        Same effect as ``add_member`` per row, with the root and the group's
+        path looked up once; rows already members are skipped. The number added.
+        """
+        index, path, added = find_root(self).index, self.group.path, 0
+        for userid, role in rows:
+            if userid not in self._items:
+                _check_role(role)
+                self._add(index, path, userid, role, added_by, None)
+                added += 1
+        return added
+
+    def _add(self, index, path, userid, role, added_by, expires_at) -> "Membership":
         membership = self._attach(userid, Membership(role, added_by, expires_at))
         self.by_role.add((role, userid))
-        root.index.set(userid, self.group.path, role, expires_at)
+        index.set(userid, path, role, expires_at)
         return membership
 
     def change_member(

@@ -60,6 +60,19 @@ class GroupPatch(Input):
     description: Text | None = None
 
 
+GroupPath = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^/groups(/[a-z0-9][a-z0-9._-]{0,63}(/groups/[a-z0-9][a-z0-9._-]{0,63})*)?$",
+        max_length=4096,
+    ),
+]
+
+
+class GroupMove(Input):
+    to: GroupPath = Field(description="the new parent group's path, or /groups for top level")
+
+
 class MembershipCreate(Input):
     user: Name
     role: Role = "member"

@@ -9,19 +9,16 @@ import os
 import secrets
 import sys
 
-from pyramid.paster import bootstrap, setup_logging
-
 from ..names import is_valid_name
+from .common import app_environment, parser
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="initialize_membership_db",
-        description="Create the membership tree and its first admin (idempotent).",
+    cli = parser(
+        "initialize_membership_db", "Create the membership tree and its first admin (idempotent)."
     )
-    parser.add_argument("config_uri", help="the ini file, e.g. development.ini")
-    parser.add_argument("--admin", default="admin", help="user id of the first admin")
-    return parser.parse_args(argv)
+    cli.add_argument("--admin", default="admin", help="user id of the first admin")
+    return cli.parse_args(argv)
 
 
 def ensure_admin(root, userid: str, credentials, password: str | None) -> str | None:
@@ -44,9 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     if not is_valid_name(args.admin):
         print(f"--admin: {args.admin!r} is not a valid user id", file=sys.stderr)
         return 2
-    setup_logging(args.config_uri)
-    env = bootstrap(args.config_uri)
-    try:
+    with app_environment(args.config_uri) as env:
         request = env["request"]
         with request.tm:
             root = env["root"]
@@ -60,6 +55,4 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Created admin {args.admin!r} with password: {generated}")
             print("It is shown only this once; set MEMBERSHIP_ADMIN_PASSWORD to choose one.")
         print(f"Database ready: admin {args.admin!r} is in /groups/admins.")
-    finally:
-        env["closer"]()
     return 0

@@ -1,15 +1,16 @@
 """Groups at any depth: ``/groups``, ``/groups/<g>``, ``/groups/<g>/groups``, ..."""
 
+from pyramid.httpexceptions import HTTPForbidden
 from pyramid.request import Request
 from pyramid.view import view_config, view_defaults
 
 from .. import clock
-from ..exceptions import InvalidInput
+from ..exceptions import FieldError, InvalidInput, NotFoundError
 from ..http import check_if_match, collection, created, read_body, read_query, url
 from ..paging import decode_cursor, page_keys
 from ..permissions import Permission
-from ..resources import Group, Groups
-from ..schemas import GroupCreate, GroupPatch, ListQuery
+from ..resources import Group, Groups, group_at
+from ..schemas import GroupCreate, GroupMove, GroupPatch, ListQuery
 
 
 def group_body(request: Request, group: Group) -> dict:
@@ -92,3 +93,26 @@ class GroupView:
         self.context.__parent__.remove_group(self.context.name)
         self.request.response.status = 204
         return self.request.response
+
+    @view_config(name="move", request_method="POST", permission=Permission.DELETE)
+    def move(self) -> dict:
+        """Move this group (and its subtree) under another group, or to the top level.
+
+        Needs ``delete`` here and ``create-group`` where it lands.
+        """
+        data = read_body(self.request, GroupMove)
+        root = self.request.root
+        if data.to == "/groups":
+            destination = root.groups
+        else:
+            parent = group_at(root, data.to)
+            if parent is None:
+                raise NotFoundError(f"no group at {data.to}", [FieldError("to", "no such group")])
+            destination = parent.groups
+        if not self.request.has_permission(Permission.CREATE_GROUP, destination):
+            raise HTTPForbidden(f"not allowed to create groups under {data.to}")
+        group = self.context.__parent__.move_group(self.context.name, destination)
+        group.touch()
+        body = group_body(self.request, group)
+        self.request.response.location = body["links"]["self"]
+        return body
