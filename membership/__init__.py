@@ -24,7 +24,9 @@ def main(global_config: dict, **settings) -> Router:
     """The WSGI app (``paste.app_factory``)."""
     settings = settings_with_environment(settings)
     settings.setdefault("tm.manager_hook", "pyramid_tm.explicit_manager")
+    settings.setdefault("tm.activate_hook", "membership.tweens.needs_transaction")
     settings.setdefault("retry.attempts", "3")
+    settings.setdefault("retry.activate_hook", "membership.tweens.retry_attempts")
     with Configurator(settings=settings, root_factory=root_factory) as config:
         config.include("pyramid_tm")
         config.include("pyramid_retry")

@@ -3,6 +3,7 @@
 import transaction
 from pyramid.request import Request
 from pyramid_zodbconn import get_connection
+from transaction.interfaces import NoTransaction
 from ZODB import DB
 
 from .resources import Root
@@ -22,7 +23,25 @@ def root_factory(request: Request) -> Root:
 
 
 def find_app_root(request: Request) -> Root | None:
-    return get_connection(request).root().get(ROOT_KEY)
+    """The tree's root on this request's connection.
+
+    Safe methods run outside pyramid_tm (``tm.activate_hook``), so nothing is
+    committed for them; they still begin a transaction here, which is what
+    makes the connection see every write committed before this request. The
+    connection's close (pyramid_zodbconn) aborts it.
+    """
+    conn = get_connection(request)
+    if conn.explicit_transactions and not _in_transaction(conn.transaction_manager):
+        conn.transaction_manager.begin()
+    return conn.root().get(ROOT_KEY)
+
+
+def _in_transaction(tm) -> bool:
+    try:
+        tm.get()
+    except NoTransaction:
+        return False
+    return True
 
 
 def bootstrap(db: DB) -> bool:

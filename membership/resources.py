@@ -205,7 +205,7 @@ class Tokens:
         if self.user._tokens is None or not is_valid_name(token_id):
             raise KeyError(token_id)
         token = self.user._tokens[token_id]
-        token.__parent__ = self
+        token._v_parent = self
         return token
 
     def values(self) -> list["Token"]:
@@ -218,7 +218,7 @@ class Tokens:
         token.__name__ = token_id
         self._items[token_id] = token
         find_root(self.user).token_digests[digest] = (self.user.id, token_id)
-        token.__parent__ = self
+        token._v_parent = self
         return token
 
     def revoke(self, token_id: str) -> None:
@@ -231,11 +231,9 @@ class Token(Node):
 
     @property
     def __parent__(self):
+        """The transient Tokens view it was reached through (a volatile attribute:
+        setting it neither marks the token changed nor gets pickled)."""
         return getattr(self, "_v_parent", None)
-
-    @__parent__.setter
-    def __parent__(self, parent) -> None:
-        self._v_parent = parent  # volatile: the Tokens view is transient
 
     def __init__(self, digest: str, name: str, expires_at: datetime | None) -> None:
         self.digest = digest

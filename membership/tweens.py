@@ -33,3 +33,18 @@ def body_limit_tween_factory(handler, registry: Registry):
 
 def includeme(config) -> None:
     config.add_tween("membership.tweens.body_limit_tween_factory")
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def needs_transaction(request) -> bool:
+    """``tm.activate_hook``: reads are not committed (``db.find_app_root`` still begins
+    one, so they see every earlier write)."""
+    return request.method not in SAFE_METHODS
+
+
+def retry_attempts(request) -> int | None:
+    """``retry.activate_hook``: one attempt for reads, so pyramid_retry does not copy
+    their bodies for attempts that cannot happen; writes get ``retry.attempts``."""
+    return 1 if request.method in SAFE_METHODS else None

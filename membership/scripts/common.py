@@ -22,6 +22,7 @@ def app_environment(config_uri: str) -> Iterator[dict]:
     """
     setup_logging(config_uri)
     env = bootstrap(config_uri)
+    env["request"].tm.abort()  # finding the root began a read transaction; scripts begin their own
     try:
         yield env
     finally:
