@@ -78,3 +78,33 @@ def test_deleting_user_kills_their_tokens(api):
     api.delete("/users/alice", status=204)
     api.user("alice")
     assert api.get("/users/alice", as_=bearer(secret)).status_int == 401
+
+
+def test_reads_with_a_token_write_nothing(api, app):
+    """The membership check is called on every request of other services: no commit."""
+    api.user("alice")
+    api.group("/groups/eng")
+    api.member("/groups/eng", "alice")
+    secret = api.token("alice")
+    db = app.registry._zodb_databases[""]
+    before = db.lastTransaction()
+    for path in ["/groups/eng/members/alice", "/users/alice/groups", "/", "/groups/eng"]:
+        assert api.get(path, as_=bearer(secret)).status_int == 200
+    assert db.lastTransaction() == before
+
+
+def test_bearer_authentication_marks_nothing_changed(api, app):
+    """Even where a transaction would commit (a write request), checking a token must not
+    make the token itself part of it."""
+    from membership.security import SecurityPolicy
+
+    api.user("alice")
+    secret = api.token("alice")
+    policy = SecurityPolicy(app.registry.credentials)
+    conn = app.registry._zodb_databases[""].open()
+    try:
+        assert policy._check_bearer(conn.root()[ROOT_KEY], secret) == "alice"
+        assert conn._registered_objects == []
+    finally:
+        transaction.abort()
+        conn.close()
