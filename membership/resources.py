@@ -24,6 +24,7 @@ from . import clock
 from .exceptions import AlreadyExists, InvalidInput, Refused
 from .index import MembershipIndex
 from .names import is_valid_name
+from .paging import KEY_CEILING, prefix_range
 from .permissions import ADMINS_PATH, ROLE_PERMISSIONS, ROLES, SELF_PERMISSIONS
 
 ADMIN_ACE = (Allow, f"group:{ADMINS_PATH}", ALL_PERMISSIONS)
@@ -381,6 +382,18 @@ class Members(Container):
                 self._add(index, path, userid, role, added_by, None)
                 added += 1
         return added
+
+    def user_ids(
+        self, *, role: str | None = None, prefix: str = "", after: str | None = None
+    ) -> Iterator[str]:
+        """Member ids in order, from just after ``after``: O(log n) to start, O(1) each."""
+        low, high, exclude = prefix_range(prefix, after)
+        if role is None:
+            return self._items.keys(min=low, max=high, excludemin=exclude)
+        pairs = self.by_role.keys(
+            min=(role, low or ""), max=(role, high or KEY_CEILING), excludemin=exclude
+        )
+        return (userid for _, userid in pairs)
 
     def _add(self, index, path, userid, role, added_by, expires_at) -> "Membership":
         membership = self._attach(userid, Membership(role, added_by, expires_at))

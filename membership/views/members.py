@@ -12,7 +12,7 @@ from .. import clock
 from ..exceptions import AlreadyExists, FieldError, InvalidInput, NotFoundError
 from ..http import check_if_match, collection, created, read_body, read_query, url
 from ..memberships import effective_member_ids, effective_membership
-from ..paging import decode_cursor, page_keys, prefix_range, take
+from ..paging import decode_cursor, take
 from ..permissions import Permission
 from ..resources import Members, Membership, NonMember
 from ..schemas import (
@@ -93,35 +93,16 @@ class MembersView:
             return collection(
                 self.request, items, more=more, last_key=ids[-1] if ids else None, query=query
             )
-        show_expired = self.request.has_permission(Permission.MANAGE_MEMBERS, members)
-        now = clock.now()
-        if query.role is None:
-            keys, more = self._page(members.keys, query, after, now, show_expired)
-        else:
-            low, high, exclude = prefix_range(query.prefix, after)
-            role = query.role
-            pairs = members.by_role.keys(
-                min=(role, low or ""), max=(role, high or "\uffff"), excludemin=exclude
-            )
-            keys, more = self._page(
-                lambda **_: (userid for _, userid in pairs), query, after, now, show_expired
-            )
-        items = [membership_body(self.request, members.get(key)) for key in keys]
+        ids = members.user_ids(role=query.role, prefix=query.prefix, after=after)
+        rows = ((userid, members.get(userid)) for userid in ids)
+        if not self.request.has_permission(Permission.MANAGE_MEMBERS, members):
+            now = clock.now()
+            rows = (row for row in rows if not row[1].is_expired(now))
+        page, more = take(rows, query.limit)
+        items = [membership_body(self.request, membership) for _, membership in page]
         return collection(
-            self.request, items, more=more, last_key=keys[-1] if keys else None, query=query
+            self.request, items, more=more, last_key=page[-1][0] if page else None, query=query
         )
-
-    def _page(self, keys_of, query, after, now, show_expired):
-        if show_expired:
-            return page_keys(_KeysOf(keys_of), prefix=query.prefix, after=after, limit=query.limit)
-        low, high, exclude = prefix_range(query.prefix, after)
-        members = self.context
-        live = (
-            key
-            for key in keys_of(min=low, max=high, excludemin=exclude)
-            if not members.get(key).is_expired(now)
-        )
-        return take(live, query.limit)
 
     @view_config(request_method="PATCH", permission=Permission.MANAGE_MEMBERS)
     def bulk(self) -> dict:
@@ -164,13 +145,6 @@ def _bulk_error(position: int, field: str, message: str, status: int) -> Invalid
         [FieldError(f"{position}.{field}", message)],
         operation=position,
     ).with_status(status)
-
-
-class _KeysOf:
-    """Adapter so ``page_keys`` can page a key function like a BTree."""
-
-    def __init__(self, keys_of) -> None:
-        self.keys = keys_of
 
 
 @view_defaults(context=Membership, renderer="json")
