@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pyramid.request import Request
+from pyramid.response import Response
 from pyramid.traversal import resource_path
 
 from .exceptions import (
@@ -99,6 +100,14 @@ def check_if_match(request: Request, representation: Any) -> None:
             "the resource changed since you read it (If-Match does not match its ETag)",
             [FieldError("If-Match", "does not match the current ETag")],
         )
+
+
+def no_content(request: Request) -> Response:
+    """``204``: no body, so no Content-Type either."""
+    response = request.response
+    response.status = 204
+    del response.content_type
+    return response
 
 
 def created(request: Request, location: str) -> None:

@@ -157,14 +157,26 @@ class Users(Container):
 
 
 class User(Node):
+    # Defaults live on the class, so a user made by a bulk import pickles only
+    # what it has: a million of them is a million small records.
+    password_hash: str | None = None
+    display_name: str = ""
+    email: str | None = None
+    _tokens = None  # an OOBTree, made with the first token
+    _modified: datetime | None = None
+
     def __init__(self, password_hash: str | None, display_name: str, email: str | None) -> None:
-        now = clock.now()
-        self.password_hash = password_hash
-        self.display_name = display_name
-        self.email = email
-        self.created = now
-        self.modified = now
-        self._tokens = None  # an OOBTree, made with the first token
+        self.created = clock.now()
+        if password_hash is not None:
+            self.password_hash = password_hash
+        if display_name:
+            self.display_name = display_name
+        if email is not None:
+            self.email = email
+
+    @property
+    def modified(self) -> datetime:
+        return self._modified or self.created
 
     @property
     def id(self) -> str:
@@ -183,7 +195,7 @@ class User(Node):
         return Tokens(self)
 
     def touch(self) -> None:
-        self.modified = clock.now()
+        self._modified = clock.now()
 
 
 class Tokens:
@@ -418,7 +430,7 @@ class Members(Container):
             membership.role = role
         if expires_at is not ...:
             membership.expires_at = expires_at
-        membership.modified = clock.now()
+        membership._modified = clock.now()
         root.index.set(userid, self.group.path, membership.role, membership.expires_at)
         return membership
 
@@ -444,13 +456,19 @@ class Members(Container):
 
 
 class Membership(Node):
+    expires_at: datetime | None = None
+    _modified: datetime | None = None
+
     def __init__(self, role: str, added_by: str | None, expires_at: datetime | None) -> None:
-        now = clock.now()
         self.role = role
         self.added_by = added_by
-        self.added_at = now
-        self.modified = now
-        self.expires_at = expires_at
+        self.added_at = clock.now()
+        if expires_at is not None:
+            self.expires_at = expires_at
+
+    @property
+    def modified(self) -> datetime:
+        return self._modified or self.added_at
 
     @property
     def user(self) -> str:

@@ -6,7 +6,7 @@ from pyramid.view import view_config, view_defaults
 
 from .. import clock
 from ..exceptions import FieldError, InvalidInput, NotFoundError
-from ..http import check_if_match, collection, created, read_body, read_query, url
+from ..http import check_if_match, collection, created, no_content, read_body, read_query, url
 from ..paging import decode_cursor, page_keys
 from ..permissions import Permission
 from ..resources import Group, Groups, group_at
@@ -91,8 +91,7 @@ class GroupView:
     def delete(self):
         check_if_match(self.request, group_body(self.request, self.context))
         self.context.__parent__.remove_group(self.context.name)
-        self.request.response.status = 204
-        return self.request.response
+        return no_content(self.request)
 
     @view_config(name="move", request_method="POST", permission=Permission.DELETE)
     def move(self) -> dict:

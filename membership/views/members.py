@@ -10,7 +10,7 @@ from pyramid.view import view_config, view_defaults
 
 from .. import clock
 from ..exceptions import AlreadyExists, FieldError, InvalidInput, NotFoundError
-from ..http import check_if_match, collection, created, read_body, read_query, url
+from ..http import check_if_match, collection, created, no_content, read_body, read_query, url
 from ..memberships import effective_member_ids, effective_membership
 from ..paging import decode_cursor, take
 from ..permissions import Permission
@@ -187,8 +187,7 @@ class MembershipView:
         require_grant(self.request, members, self.context.role)
         members.remove_member(self.context.user)
         members.group.touch()
-        self.request.response.status = 204
-        return self.request.response
+        return no_content(self.request)
 
 
 @view_config(context=NonMember, request_method="GET", permission=Permission.VIEW, renderer="json")

@@ -5,7 +5,7 @@ from pyramid.view import view_config
 
 from .. import clock
 from ..credentials import new_token
-from ..http import created, read_body, url
+from ..http import created, no_content, read_body, url
 from ..permissions import Permission
 from ..resources import Token, Tokens
 from ..schemas import TokenCreate
@@ -54,5 +54,4 @@ def get_token(context: Token, request: Request) -> dict:
 @view_config(context=Token, request_method="DELETE", permission=Permission.MANAGE_TOKENS)
 def revoke_token(context: Token, request: Request):
     context.__parent__.revoke(context.id)
-    request.response.status = 204
-    return request.response
+    return no_content(request)

@@ -5,7 +5,7 @@ from pyramid.view import view_config, view_defaults
 
 from .. import clock
 from ..exceptions import InvalidInput
-from ..http import check_if_match, collection, created, read_body, read_query, url
+from ..http import check_if_match, collection, created, no_content, read_body, read_query, url
 from ..memberships import groups_of
 from ..paging import decode_cursor, page_keys
 from ..permissions import Permission
@@ -93,8 +93,7 @@ class UserView:
     def delete(self):
         check_if_match(self.request, user_body(self.request, self.context))
         self.context.__parent__.remove_user(self.context.id)
-        self.request.response.status = 204
-        return self.request.response
+        return no_content(self.request)
 
     @view_config(name="groups", request_method="GET", permission=Permission.VIEW)
     def groups(self) -> dict:
