@@ -16,8 +16,9 @@ from .exceptions import (
     PreconditionFailed,
     ValidationFailed,
 )
-from .paging import encode_cursor
+from .paging import decode_cursor, encode_cursor, page_keys
 from .rendering import etag_for
+from .schemas import ListQuery
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -113,6 +114,16 @@ def no_content(request: Request) -> Response:
 def created(request: Request, location: str) -> None:
     request.response.status = 201
     request.response.location = location
+
+
+def container_page(request: Request, container, body_of) -> dict:
+    """``GET`` on a BTree container: a page of ``body_of(request, child)`` after the cursor."""
+    query = read_query(request, ListQuery)
+    keys, more = page_keys(
+        container, prefix=query.prefix, after=decode_cursor(query.cursor), limit=query.limit
+    )
+    items = [body_of(request, container[key]) for key in keys]
+    return collection(request, items, more=more, last_key=keys[-1] if keys else None, query=query)
 
 
 def collection(

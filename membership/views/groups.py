@@ -6,11 +6,17 @@ from pyramid.view import view_config, view_defaults
 
 from .. import clock
 from ..exceptions import FieldError, InvalidInput, NotFoundError
-from ..http import check_if_match, collection, created, no_content, read_body, read_query, url
-from ..paging import decode_cursor, page_keys
+from ..http import (
+    check_if_match,
+    container_page,
+    created,
+    no_content,
+    read_body,
+    url,
+)
 from ..permissions import Permission
 from ..resources import Group, Groups, group_at
-from ..schemas import GroupCreate, GroupMove, GroupPatch, ListQuery
+from ..schemas import GroupCreate, GroupMove, GroupPatch
 
 
 def group_body(request: Request, group: Group) -> dict:
@@ -55,14 +61,7 @@ class GroupsView:
 
     @view_config(request_method="GET", permission=Permission.VIEW)
     def list(self) -> dict:
-        query = read_query(self.request, ListQuery)
-        keys, more = page_keys(
-            self.context, prefix=query.prefix, after=decode_cursor(query.cursor), limit=query.limit
-        )
-        items = [group_body(self.request, self.context[key]) for key in keys]
-        return collection(
-            self.request, items, more=more, last_key=keys[-1] if keys else None, query=query
-        )
+        return container_page(self.request, self.context, group_body)
 
 
 @view_defaults(context=Group, renderer="json")

@@ -5,12 +5,21 @@ from pyramid.view import view_config, view_defaults
 
 from .. import clock
 from ..exceptions import InvalidInput
-from ..http import check_if_match, collection, created, no_content, read_body, read_query, url
+from ..http import (
+    check_if_match,
+    collection,
+    container_page,
+    created,
+    no_content,
+    read_body,
+    read_query,
+    url,
+)
 from ..memberships import groups_of
-from ..paging import decode_cursor, page_keys
+from ..paging import decode_cursor
 from ..permissions import Permission
 from ..resources import User, Users
-from ..schemas import ListQuery, UserCreate, UserGroupsQuery, UserPatch
+from ..schemas import UserCreate, UserGroupsQuery, UserPatch
 
 
 def user_body(request: Request, user: User) -> dict:
@@ -50,14 +59,7 @@ class UsersView:
 
     @view_config(request_method="GET", permission=Permission.VIEW)
     def list(self) -> dict:
-        query = read_query(self.request, ListQuery)
-        keys, more = page_keys(
-            self.context, prefix=query.prefix, after=decode_cursor(query.cursor), limit=query.limit
-        )
-        items = [user_body(self.request, self.context[key]) for key in keys]
-        return collection(
-            self.request, items, more=more, last_key=keys[-1] if keys else None, query=query
-        )
+        return container_page(self.request, self.context, user_body)
 
 
 @view_defaults(context=User, renderer="json")
