@@ -313,6 +313,9 @@ class Groups(Container):
 
 
 class Group(Node):
+    """A group's own record: title, description, times. Membership changes never write it
+    (they live in ``members``), so concurrent adds to one group do not collide here."""
+
     def __init__(self, title: str, description: str) -> None:
         now = clock.now()
         self.title = title

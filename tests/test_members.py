@@ -175,3 +175,23 @@ def test_user_groups_lists_direct_memberships_with_roles(api):
         ("/groups/eng", "manager", True),
         ("/groups/ops", "member", True),
     ]
+
+
+def test_membership_changes_do_not_rewrite_the_group_record(api, app):
+    """Concurrent adds to one group must not all collide on the Group object."""
+    setup_eng(api, "alice")
+    conn = app.registry._zodb_databases[""].open()
+    try:
+        from membership.db import ROOT_KEY
+
+        serial = conn.root()[ROOT_KEY].groups["eng"]._p_serial
+    finally:
+        conn.close()
+    api.member("/groups/eng", "alice")
+    api.patch("/groups/eng/members/alice", {"role": "manager"}, status=200)
+    api.delete("/groups/eng/members/alice", status=204)
+    conn = app.registry._zodb_databases[""].open()
+    try:
+        assert conn.root()[ROOT_KEY].groups["eng"]._p_serial == serial
+    finally:
+        conn.close()

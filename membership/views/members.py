@@ -69,7 +69,6 @@ class MembersView:
             added_by=self.request.authenticated_userid,
             expires_at=data.expires_at,
         )
-        self.context.group.touch()
         body = membership_body(self.request, membership)
         created(self.request, body["links"]["self"])
         return body
@@ -135,7 +134,6 @@ class MembersView:
                 field = exc.errors[0].field if exc.errors else "user"
                 raise _bulk_error(position, field, exc.detail, exc.status) from None
             counts[op.op] += 1
-        members.group.touch()
         return {"applied": sum(counts.values()), **counts, "member_count": len(members)}
 
 
@@ -186,7 +184,6 @@ class MembershipView:
         check_if_match(self.request, membership_body(self.request, self.context))
         require_grant(self.request, members, self.context.role)
         members.remove_member(self.context.user)
-        members.group.touch()
         return no_content(self.request)
 
 
