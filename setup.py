@@ -21,6 +21,9 @@ extras_require = {
         "pytest",
         "webtest",
         "hypothesis",
+        "schemathesis>=3.30",
+        "openapi-spec-validator>=0.7",
+        "jsonschema>=4.18",
     ],
     "dev": [
         "ruff",

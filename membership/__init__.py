@@ -26,6 +26,7 @@ def main(global_config: dict, **settings) -> Router:
     settings.setdefault("tm.manager_hook", "pyramid_tm.explicit_manager")
     settings.setdefault("tm.activate_hook", "membership.tweens.needs_transaction")
     settings.setdefault("retry.attempts", "3")
+    # reads: one attempt; oversized bodies: one attempt, so the limit refuses them unread
     settings.setdefault("retry.activate_hook", "membership.tweens.retry_attempts")
     with Configurator(settings=settings, root_factory=root_factory) as config:
         config.include("pyramid_tm")

@@ -15,6 +15,7 @@ from .db import NotInitialized
 from .exceptions import MembershipError
 from .rendering import dumps
 from .security import AUTH_FAILED
+from .throttle import Throttled
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,17 @@ def http_exception(exc: HTTPException, request) -> Response:
         return exc
     headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
     return problem(exc.status_int, exc.title, exc.detail or exc.explanation, headers=headers)
+
+
+@exception_view_config(Throttled)
+def throttled(exc: Throttled, request) -> Response:
+    return problem(
+        429,
+        "Too Many Requests",
+        f"{exc}; try again in {exc.retry_after} seconds",
+        errors=[{"field": "Authorization", "message": str(exc)}],
+        headers={"Retry-After": str(exc.retry_after)},
+    )
 
 
 @exception_view_config(NotInitialized)

@@ -160,7 +160,25 @@ class MembershipOut(BaseModel):
     expired: bool = False
     added_by: str | None
     added_at: datetime
+    direct: bool | None = Field(None, description="Present (true) when asked with ?effective=true")
     links: Links
+
+
+class EffectiveMembershipOut(BaseModel):
+    """``GET .../members/<user>?effective=true`` for a member through a subgroup."""
+
+    user: str
+    group: str
+    direct: bool
+    via: str | None
+    links: dict[str, str]
+
+
+class EffectiveMemberOut(BaseModel):
+    """An item of ``GET .../members?effective=true``: who, not how."""
+
+    user: str
+    links: dict[str, str]
 
 
 class UserGroupOut(BaseModel):
@@ -177,7 +195,53 @@ class TokenOut(BaseModel):
     name: str
     created: datetime
     expires_at: datetime | None = None
+    expired: bool = False
     token: str | None = Field(None, description="The secret; present only in the 201 answer")
+    links: Links
+
+
+class Page(BaseModel):
+    next: str | None = Field(None, description="The next page; absent on the last page")
+
+
+class UserPage(Page):
+    items: list[UserOut]
+
+
+class GroupPage(Page):
+    items: list[GroupOut]
+
+
+class MemberPage(Page):
+    items: list[MembershipOut | EffectiveMemberOut]
+
+
+class UserGroupPage(Page):
+    items: list[UserGroupOut]
+
+
+class TokenList(BaseModel):
+    items: list[TokenOut]
+
+
+class BulkResult(BaseModel):
+    applied: int
+    add: int
+    remove: int
+    replace: int
+    member_count: int
+
+
+class Identity(BaseModel):
+    user: str | None
+    authenticated_by: str | None
+    principals: list[str]
+
+
+class ServiceDocument(BaseModel):
+    service: str
+    version: str
+    identity: Identity
     links: Links
 
 
@@ -187,8 +251,14 @@ class ProblemError(BaseModel):
 
 
 class Problem(BaseModel):
+    """RFC 9457 problem details; every 4xx and 5xx answer has this shape."""
+
+    model_config = ConfigDict(extra="allow")
+
     type: str
     title: str
     status: int
     detail: str
     errors: list[ProblemError] = []
+    request_id: str | None = Field(None, description="Set on 500s: quote it when reporting")
+    operation: int | None = Field(None, description="Bulk changes: the failing item")

@@ -18,6 +18,7 @@ from . import clock
 from .credentials import Credentials, token_digest
 from .db import find_app_root
 from .names import is_valid_name, parent_paths
+from .throttle import Limits, LoginThrottle
 
 _IDENTITY = "membership.identity"
 AUTH_FAILED = "membership.auth_failed"
@@ -52,14 +53,21 @@ def principals_for(root, userid: str) -> list[str]:
 
 
 class SecurityPolicy:
-    def __init__(self, credentials: Credentials, realm: str = "membership") -> None:
+    def __init__(
+        self,
+        credentials: Credentials,
+        realm: str = "membership",
+        throttle: LoginThrottle | None = None,
+    ) -> None:
         self.credentials = credentials
+        self.throttle = throttle or LoginThrottle(Limits())
         self.realm = realm
         self.acl = ACLHelper()
 
     def identity(self, request: Request) -> Identity | None:
         cached = request.environ.get(_IDENTITY, False)
         if cached is False:
+            request.environ[_IDENTITY] = None  # also if _authenticate raises Throttled
             cached = self._authenticate(request)
             request.environ[_IDENTITY] = cached
         return cached
@@ -88,26 +96,29 @@ class SecurityPolicy:
         root = _root_of(request)
         if root is None:
             return None
+        address = request.client_addr
         if scheme == "basic":
-            userid = self._check_basic(root, value.strip())
+            claimed, password = _basic_credentials(value.strip())
+            self.throttle.check(claimed, address)
+            userid = self._check_basic(root, claimed, password)
             method = "basic"
         elif scheme == "bearer":
+            claimed = None  # a token is not guessed per user: only the address is throttled
+            self.throttle.check(None, address)
             userid = self._check_bearer(root, value.strip())
             method = "token"
         else:
-            userid, method = None, scheme
+            claimed, userid, method = None, None, scheme
         if userid is None:
+            self.throttle.failed(claimed, address)
             request.environ[AUTH_FAILED] = method
             return None
+        if method == "basic":
+            self.throttle.succeeded(userid, address)
         return Identity(userid, method, tuple(principals_for(root, userid)))
 
-    def _check_basic(self, root, value: str) -> str | None:
-        try:
-            decoded = base64.b64decode(value.encode("ascii"), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeError, ValueError):
-            return None
-        userid, sep, password = decoded.partition(":")
-        if not sep:
+    def _check_basic(self, root, userid: str | None, password: str | None) -> str | None:
+        if userid is None or password is None:
             return None
         user = root.users.get(userid) if is_valid_name(userid) else None
         password_hash = user.password_hash if user is not None else None
@@ -132,6 +143,19 @@ class SecurityPolicy:
         return None if token.is_expired() else userid
 
 
+def _basic_credentials(value: str) -> tuple[str | None, str | None]:
+    """``(userid, password)`` from a Basic credential, ``(None, None)`` if it is garbage."""
+    try:
+        decoded = base64.b64decode(value.encode("ascii"), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeError, ValueError):
+        return None, None
+    userid, sep, password = decoded.partition(":")
+    if not sep:
+        return None, None
+    # Throttle keys: a non-slug is counted under one key, so junk cannot fill the table.
+    return (userid if is_valid_name(userid) else "?invalid"), password
+
+
 def effective_principals(request: Request) -> list[str]:
     """The caller's principals, as the ACL check sees them."""
     identity = request.identity
@@ -150,4 +174,6 @@ def includeme(config) -> None:
     settings = config.registry.settings
     credentials = Credentials.from_settings(settings)
     config.registry.credentials = credentials
-    config.set_security_policy(SecurityPolicy(credentials))
+    throttle = LoginThrottle(Limits.from_settings(settings))
+    config.registry.login_throttle = throttle
+    config.set_security_policy(SecurityPolicy(credentials, throttle=throttle))
