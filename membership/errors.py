@@ -5,6 +5,7 @@ an unexpected exception is logged here and answered as a bare 500.
 """
 
 import logging
+from urllib.parse import quote
 
 from pyramid.httpexceptions import HTTPException
 from pyramid.response import Response
@@ -125,13 +126,32 @@ def still_conflicting(exc: ConflictError, request) -> Response:
 
 @exception_view_config(Exception)
 def unexpected(exc: Exception, request) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.path)
+    log.exception("unhandled error on %s %s", request.method, logged_path(request.environ))
     return problem(
         500,
         "Internal Server Error",
         "the server failed to answer this request; it has been logged",
         request_id=request.environ.get("membership.request_id"),
     )
+
+
+_UNPRINTABLE = {i: f"\\x{i:02x}" for i in (*range(0x20), 0x7F)}
+_LOGGED_PATH = 512
+
+
+def logged_path(environ: dict) -> str:
+    """The request path and query fit for one log line, whatever bytes the client sent.
+
+    Read from the raw environ (``request.path`` raises on a path that is not
+    UTF-8), percent-encoded, control characters escaped, length bounded.
+    """
+    raw = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+    path = quote(raw.encode("latin-1", "replace"), safe="/:@!$&'()*+,;=-._~%")
+    if environ.get("QUERY_STRING"):
+        path += "?" + environ["QUERY_STRING"]
+    if len(path) > _LOGGED_PATH:
+        path = path[:_LOGGED_PATH] + "..."
+    return path.translate(_UNPRINTABLE)
 
 
 def allowed_methods(request) -> set[str]:

@@ -22,7 +22,19 @@ from pyramid.interfaces import IExceptionResponse
 
 from . import schemas
 from .names import NAME_PATTERN
-from .resources import Group, Groups, Members, Membership, NonMember, Root, Token, Tokens, User, Users
+from .resources import (
+    Group,
+    Groups,
+    Members,
+    Membership,
+    NonMember,
+    Root,
+    Token,
+    Tokens,
+    User,
+    Users,
+)
+from .tweens import DEFAULT_MAX_ETAG_HEADER as MAX_ETAG_HEADER
 
 OPENAPI_VERSION = "3.1.0"
 REF = "#/components/schemas/{model}"
@@ -109,86 +121,150 @@ OPERATIONS: dict[tuple[type, str, str], Operation] = {
         "getDocs", "This document as a page for humans", auth="none", media_type="text/html"
     ),
     (Users, "", "GET"): Operation(
-        "list{label}s", "List users", response=schemas.UserPage, query=schemas.ListQuery,
-        errors=GET_ERRORS, headers=("Link",),
+        "list{label}s",
+        "List users",
+        response=schemas.UserPage,
+        query=schemas.ListQuery,
+        errors=GET_ERRORS,
+        headers=("Link",),
     ),
     (Users, "", "POST"): Operation(
-        "create{label}", "Create a user", status=201, response=schemas.UserOut,
-        body=schemas.UserCreate, errors=(*WRITE_ERRORS, 409),
+        "create{label}",
+        "Create a user",
+        status=201,
+        response=schemas.UserOut,
+        body=schemas.UserCreate,
+        errors=(*WRITE_ERRORS, 409),
     ),
-    (User, "", "GET"): Operation("get{label}", "Read a user", response=schemas.UserOut,
-                                 errors=GET_ERRORS),
+    (User, "", "GET"): Operation(
+        "get{label}", "Read a user", response=schemas.UserOut, errors=GET_ERRORS
+    ),
     (User, "", "PATCH"): Operation(
-        "update{label}", "Change a user (JSON merge patch)", response=schemas.UserOut,
-        body=schemas.UserPatch, errors=(*WRITE_ERRORS, 412), if_match=True, merge_patch=True,
+        "update{label}",
+        "Change a user (JSON merge patch)",
+        response=schemas.UserOut,
+        body=schemas.UserPatch,
+        errors=(*WRITE_ERRORS, 412),
+        if_match=True,
+        merge_patch=True,
     ),
     (User, "", "DELETE"): Operation(
-        "delete{label}", "Delete a user with their memberships and tokens", status=204,
-        errors=(400, 401, 403, 404, 409, 412), if_match=True,
+        "delete{label}",
+        "Delete a user with their memberships and tokens",
+        status=204,
+        errors=(400, 401, 403, 404, 409, 412),
+        if_match=True,
     ),
     (User, "groups", "GET"): Operation(
-        "list{label}Groups", "A user's groups, direct and inherited",
-        response=schemas.UserGroupPage, query=schemas.UserGroupsQuery, errors=GET_ERRORS,
+        "list{label}Groups",
+        "A user's groups, direct and inherited",
+        response=schemas.UserGroupPage,
+        query=schemas.UserGroupsQuery,
+        errors=GET_ERRORS,
         headers=("Link",),
     ),
     (Tokens, "", "GET"): Operation(
-        "list{label}s", "A user's personal access tokens (never their secrets)",
-        response=schemas.TokenList, errors=GET_ERRORS,
+        "list{label}s",
+        "A user's personal access tokens (never their secrets)",
+        response=schemas.TokenList,
+        errors=GET_ERRORS,
     ),
     (Tokens, "", "POST"): Operation(
-        "create{label}", "Create a personal access token; the secret is in this answer only",
-        status=201, response=schemas.TokenOut, body=schemas.TokenCreate, errors=WRITE_ERRORS,
+        "create{label}",
+        "Create a personal access token; the secret is in this answer only",
+        status=201,
+        response=schemas.TokenOut,
+        body=schemas.TokenCreate,
+        errors=WRITE_ERRORS,
     ),
-    (Token, "", "GET"): Operation("get{label}", "Read a token's record",
-                                  response=schemas.TokenOut, errors=GET_ERRORS),
-    (Token, "", "DELETE"): Operation("revoke{label}", "Revoke a token", status=204,
-                                     errors=(400, 401, 403, 404)),
+    (Token, "", "GET"): Operation(
+        "get{label}", "Read a token's record", response=schemas.TokenOut, errors=GET_ERRORS
+    ),
+    (Token, "", "DELETE"): Operation(
+        "revoke{label}", "Revoke a token", status=204, errors=(400, 401, 403, 404)
+    ),
     (Groups, "", "GET"): Operation(
-        "list{label}s", "List groups", response=schemas.GroupPage, query=schemas.ListQuery,
-        errors=GET_ERRORS, headers=("Link",),
+        "list{label}s",
+        "List groups",
+        response=schemas.GroupPage,
+        query=schemas.ListQuery,
+        errors=GET_ERRORS,
+        headers=("Link",),
     ),
     (Groups, "", "POST"): Operation(
-        "create{label}", "Create a group", status=201, response=schemas.GroupOut,
-        body=schemas.GroupCreate, errors=(*WRITE_ERRORS, 409),
+        "create{label}",
+        "Create a group",
+        status=201,
+        response=schemas.GroupOut,
+        body=schemas.GroupCreate,
+        errors=(*WRITE_ERRORS, 409),
     ),
-    (Group, "", "GET"): Operation("get{label}", "Read a group", response=schemas.GroupOut,
-                                  errors=GET_ERRORS),
+    (Group, "", "GET"): Operation(
+        "get{label}", "Read a group", response=schemas.GroupOut, errors=GET_ERRORS
+    ),
     (Group, "", "PATCH"): Operation(
-        "update{label}", "Change a group's title or description (JSON merge patch)",
-        response=schemas.GroupOut, body=schemas.GroupPatch, errors=(*WRITE_ERRORS, 412),
-        if_match=True, merge_patch=True,
+        "update{label}",
+        "Change a group's title or description (JSON merge patch)",
+        response=schemas.GroupOut,
+        body=schemas.GroupPatch,
+        errors=(*WRITE_ERRORS, 412),
+        if_match=True,
+        merge_patch=True,
     ),
     (Group, "", "DELETE"): Operation(
-        "delete{label}", "Delete a group, its subgroups and every membership in them",
-        status=204, errors=(400, 401, 403, 404, 409, 412), if_match=True,
+        "delete{label}",
+        "Delete a group, its subgroups and every membership in them",
+        status=204,
+        errors=(400, 401, 403, 404, 409, 412),
+        if_match=True,
     ),
     (Members, "", "GET"): Operation(
-        "list{label}s", "List members (?role=, ?prefix=, ?effective=true)",
-        response=schemas.MemberPage, query=schemas.MembersQuery, errors=GET_ERRORS,
+        "list{label}s",
+        "List members (?role=, ?prefix=, ?effective=true)",
+        response=schemas.MemberPage,
+        query=schemas.MembersQuery,
+        errors=GET_ERRORS,
         headers=("Link",),
     ),
     (Members, "", "POST"): Operation(
-        "add{label}", "Add a member", status=201, response=schemas.MembershipOut,
-        body=schemas.MembershipCreate, errors=(*WRITE_ERRORS, 409),
+        "add{label}",
+        "Add a member",
+        status=201,
+        response=schemas.MembershipOut,
+        body=schemas.MembershipCreate,
+        errors=(*WRITE_ERRORS, 409),
     ),
     (Members, "", "PATCH"): Operation(
-        "change{label}s", "Bulk changes: a list of add/remove/replace, all or nothing",
-        response=schemas.BulkResult, body=schemas.BulkMembers, body_name="BulkMembers",
+        "change{label}s",
+        "Bulk changes: a list of add/remove/replace, all or nothing",
+        response=schemas.BulkResult,
+        body=schemas.BulkMembers,
+        body_name="BulkMembers",
         errors=(*WRITE_ERRORS, 409),
     ),
     (Membership, "", "GET"): Operation(
-        "check{label}", "The membership check: 200 for a member, 404 otherwise",
-        response=schemas.MembershipOut, query=schemas.MemberCheckQuery, errors=GET_ERRORS,
+        "check{label}",
+        "The membership check: 200 for a member, 404 otherwise",
+        response=schemas.MembershipOut,
+        query=schemas.MemberCheckQuery,
+        errors=GET_ERRORS,
         extra={"alternatives": [schemas.EffectiveMembershipOut]},
     ),
     (Membership, "", "PATCH"): Operation(
-        "update{label}", "Change a member's role or expiry (JSON merge patch)",
-        response=schemas.MembershipOut, body=schemas.MembershipPatch,
-        errors=(*WRITE_ERRORS, 409, 412), if_match=True, merge_patch=True,
+        "update{label}",
+        "Change a member's role or expiry (JSON merge patch)",
+        response=schemas.MembershipOut,
+        body=schemas.MembershipPatch,
+        errors=(*WRITE_ERRORS, 409, 412),
+        if_match=True,
+        merge_patch=True,
     ),
     (Membership, "", "DELETE"): Operation(
-        "remove{label}", "Remove a member", status=204,
-        errors=(400, 401, 403, 404, 409, 412), if_match=True,
+        "remove{label}",
+        "Remove a member",
+        status=204,
+        errors=(400, 401, 403, 404, 409, 412),
+        if_match=True,
     ),
 }
 
@@ -196,7 +272,7 @@ OPERATIONS: dict[tuple[type, str, str], Operation] = {
 ALIASES = {NonMember: Membership}
 
 #: Answers any request may get, whatever the operation.
-COMMON_ERRORS = (429, 500, 503)
+COMMON_ERRORS = (400, 429, 500, 503)
 
 STATUS_TEXT = {
     200: "OK",
@@ -237,11 +313,9 @@ def registered_views(registry) -> list[tuple[type, str, tuple[str, ...] | None]]
     for intr in registry.introspector.get_category("views") or []:
         view = intr["introspectable"]
         context = view["context"]
-        if context is None or view.get("exception_only"):
-            continue
-        if isinstance(context, type) and (
-            issubclass(context, BaseException) or IExceptionResponse.implementedBy(context)
-        ):
+        if not isinstance(context, type) or view.get("exception_only"):
+            continue  # no context, an interface (Pyramid's own exception response view)
+        if issubclass(context, BaseException) or IExceptionResponse.implementedBy(context):
             continue
         methods = view["request_methods"]
         if isinstance(methods, str):
@@ -308,7 +382,7 @@ def _operation(components: "_Components", op: Operation, path: str, label: str, 
                 "in": "header",
                 "required": False,
                 "description": "Only change the resource if its ETag is one of these",
-                "schema": {"type": "string", "maxLength": 1024},
+                "schema": {"type": "string", "maxLength": MAX_ETAG_HEADER},
             }
         )
     if method == "GET" and op.response is not None:
@@ -318,7 +392,7 @@ def _operation(components: "_Components", op: Operation, path: str, label: str, 
                 "in": "header",
                 "required": False,
                 "description": "Answer 304 if the ETag is one of these",
-                "schema": {"type": "string", "maxLength": 1024},
+                "schema": {"type": "string", "maxLength": MAX_ETAG_HEADER},
             }
         )
     if parameters:

@@ -21,7 +21,7 @@ from pyramid.authorization import ALL_PERMISSIONS, Allow
 from pyramid.traversal import find_root, resource_path
 
 from . import clock
-from .exceptions import AlreadyExists, InvalidInput, Refused
+from .exceptions import AlreadyExists, FieldError, InvalidInput, NotFoundError, Refused
 from .index import MembershipIndex
 from .names import is_valid_name
 from .paging import KEY_CEILING, prefix_range
@@ -380,7 +380,7 @@ class Members(Container):
     ) -> "Membership":
         root = find_root(self)
         if userid not in root.users:
-            raise InvalidInput.field("user", f"no user {userid!r}")
+            raise NotFoundError(f"user: no user {userid!r}", [FieldError("user", "no such user")])
         _check_role(role)
         return self._add(root.index, self.group.path, userid, role, added_by, expires_at)
 

@@ -5,8 +5,9 @@
   problem+json 500 for anything that escaped every other handler;
 * ``cors_tween``: CORS for the origins listed in ``membership.cors.allow_origins``
   (none by default);
-* ``body_limit_tween``: 413 for a body over ``membership.max_body_bytes``
-  before any of it is read.
+* ``limits_tween``: 413 for a body over ``membership.max_body_bytes`` before
+  any of it is read; 400 for too many query parameters or an over-long
+  ``If-Match``/``If-None-Match``.
 
 ``needs_transaction`` and ``retry_attempts`` are the ``pyramid_tm`` and
 ``pyramid_retry`` activate hooks (reads: no commit, one attempt; oversized
@@ -24,18 +25,19 @@ from pyramid.request import Request
 from pyramid.response import Response
 from pyramid.tweens import INGRESS
 
-from .errors import problem
+from .errors import logged_path, problem
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("membership.access")
 
 DEFAULT_MAX_BODY = 1024 * 1024
+DEFAULT_MAX_QUERY_PARAMS = 100
+DEFAULT_MAX_ETAG_HEADER = 1024
 REQUEST_ID = "membership.request_id"
 _IDENTITY = "membership.identity"  # where security.py caches the identity
 #: An incoming X-Request-ID is kept if it looks like an id; anything else is replaced.
+_DIGITS = re.compile(r"[0-9]+")
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:+/=-]{1,128}")
-_UNPRINTABLE = {i: f"\\x{i:02x}" for i in (*range(0x20), 0x7F)}
-_LOGGED_PATH = 512
 
 CORS_METHODS = "GET, HEAD, POST, PATCH, DELETE, OPTIONS"
 CORS_REQUEST_HEADERS = "Authorization, Content-Type, If-Match, If-None-Match, X-Request-ID"
@@ -80,7 +82,7 @@ def request_tween_factory(handler, registry: Registry):
                 pyramid_retry.is_last_attempt(request)
             ):
                 raise  # pyramid_retry runs the request again; that attempt logs
-            log.exception("unhandled error on %s %s", request.method, _printable(request.path))
+            log.exception("unhandled error on %s %s", request.method, logged_path(environ))
             response = problem(
                 500,
                 "Internal Server Error",
@@ -99,7 +101,7 @@ def request_tween_factory(handler, registry: Registry):
             '%s "%s %s" %s %.1fms user=%s rid=%s',
             request.client_addr or "-",
             request.method,
-            _printable(request.path_qs),
+            logged_path(environ),
             response.status_code,
             (time.perf_counter() - started) * 1000,
             identity.userid if identity else "-",
@@ -108,13 +110,6 @@ def request_tween_factory(handler, registry: Registry):
         return response
 
     return request_tween
-
-
-def _printable(text: str) -> str:
-    """A path fit for one log line: control characters escaped, length bounded."""
-    if len(text) > _LOGGED_PATH:
-        text = text[:_LOGGED_PATH] + "..."
-    return text.translate(_UNPRINTABLE)
 
 
 def cors_tween_factory(handler, registry: Registry):
@@ -147,11 +142,54 @@ def cors_tween_factory(handler, registry: Registry):
     return cors_tween
 
 
-def body_limit_tween_factory(handler, registry: Registry):
-    """413 for a body over ``membership.max_body_bytes`` before any of it is read."""
-    limit = max_body_bytes(registry.settings)
+def limits_tween_factory(handler, registry: Registry):
+    """400/413 for requests over the configured limits, before the body or query is parsed.
 
-    def body_limit_tween(request):
+    * a body over ``membership.max_body_bytes`` (413), refused unread;
+    * more than ``membership.max_query_params`` query parameters (400);
+    * an ``If-Match`` or ``If-None-Match`` longer than ``membership.max_etag_header`` (400).
+    """
+    settings = registry.settings
+    limit = max_body_bytes(settings)
+    max_params = int(settings.get("membership.max_query_params", DEFAULT_MAX_QUERY_PARAMS))
+    max_etags = int(settings.get("membership.max_etag_header", DEFAULT_MAX_ETAG_HEADER))
+
+    def limits_tween(request):
+        path_problem = _path_problem(request.environ.get("PATH_INFO", ""))
+        if path_problem:
+            return problem(
+                400,
+                "Bad Request",
+                f"the path {path_problem}",
+                errors=[{"field": "path", "message": path_problem}],
+            )
+        query = request.environ.get("QUERY_STRING", "")
+        if query and query.count("&") + query.count(";") >= max_params:
+            count = len([part for part in re.split("[&;]", query) if part])
+            if count > max_params:
+                return problem(
+                    400,
+                    "Bad Request",
+                    f"at most {max_params} query parameters are accepted, not {count}",
+                    errors=[{"field": "query", "message": f"more than {max_params} parameters"}],
+                )
+        for header in ("If-Match", "If-None-Match"):
+            value = request.headers.get(header)
+            if value is not None and len(value) > max_etags:
+                return problem(
+                    400,
+                    "Bad Request",
+                    f"{header} may be at most {max_etags} characters long",
+                    errors=[{"field": header, "message": f"longer than {max_etags} characters"}],
+                )
+        raw_length = request.environ.get("CONTENT_LENGTH", "")
+        if raw_length.strip() and not _DIGITS.fullmatch(raw_length.strip()):
+            return problem(
+                400,
+                "Bad Request",
+                "Content-Length must be a non-negative integer",
+                errors=[{"field": "Content-Length", "message": "not a non-negative integer"}],
+            )
         length = request.content_length
         chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
         if (length is not None and length > limit) or (chunked and length is None):
@@ -168,7 +206,33 @@ def body_limit_tween_factory(handler, registry: Registry):
             )
         return handler(request)
 
-    return body_limit_tween
+    return limits_tween
+
+
+def _path_problem(raw: str) -> str | None:
+    """Why a raw ``PATH_INFO`` is refused before traversal, or None.
+
+    Traversal would fold ``.`` and ``..`` segments and empty ones (so
+    ``/groups/eng/groups/..`` would name ``/groups/eng``); a client that sends
+    them is confused or probing, and a proxy rule on ``/groups/eng/...`` should
+    not be sidestepped by them. ``@@name`` would address a view by name,
+    which this API never documents. A trailing slash is fine.
+    """
+    try:
+        path = raw.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return "is not UTF-8"
+    segments = path.split("/")[1:]
+    if segments and segments[-1] == "":
+        segments.pop()
+    for segment in segments:
+        if segment in (".", ".."):
+            return "may not contain '.' or '..' segments"
+        if segment == "":
+            return "may not contain empty segments ('//')"
+        if segment.startswith("@@"):
+            return "may not contain '@@' segments (view names are plain segments here)"
+    return None
 
 
 def includeme(config) -> None:
@@ -177,7 +241,7 @@ def includeme(config) -> None:
         "membership.tweens.cors_tween_factory", under="membership.tweens.request_tween_factory"
     )
     config.add_tween(
-        "membership.tweens.body_limit_tween_factory",
+        "membership.tweens.limits_tween_factory",
         under="membership.tweens.cors_tween_factory",
     )
 

@@ -1,4 +1,9 @@
-"""App and WebTest fixtures: a fresh in-memory ZODB per test, cheap (but real) argon2."""
+"""App and WebTest fixtures: a fresh in-memory ZODB per test, cheap (but real) argon2.
+
+Every response WebTest sees is checked against the app's OpenAPI document
+(``spec_check.py``): documented status, documented media type, body valid
+against the declared schema. Mark a test ``no_spec_check`` to opt out.
+"""
 
 import pytest
 import transaction
@@ -9,6 +14,7 @@ from membership.db import ROOT_KEY
 from membership.scripts.initialize import ensure_admin
 
 from .helpers import ADMIN, PASSWORD, Api
+from .spec_check import checker_for
 
 TEST_SETTINGS = {
     "zodbconn.uri": "memory://",
@@ -52,3 +58,27 @@ def testapp(app) -> TestApp:
 @pytest.fixture
 def api(testapp) -> Api:
     return Api(testapp)
+
+
+@pytest.fixture(autouse=True)
+def responses_match_the_spec(request, monkeypatch):
+    """Fail any test whose WebTest responses break the OpenAPI document."""
+    if request.node.get_closest_marker("no_spec_check"):
+        yield
+        return
+    seen: list[str] = []
+    original = TestApp.do_request
+
+    def do_request(self, req, status=None, expect_errors=None):
+        res = original(self, req, status=status, expect_errors=expect_errors)
+        registry = getattr(self.app, "registry", None)
+        if registry is not None:
+            path = req.environ["PATH_INFO"].encode("latin-1").decode("utf-8", "replace")
+            problems = checker_for(registry).problems(req.method, path, res)
+            seen.extend(f"{req.method} {req.path_qs[:200]}: {p}" for p in problems)
+            assert not problems, problems
+        return res
+
+    monkeypatch.setattr(TestApp, "do_request", do_request)
+    yield
+    assert not seen, seen  # also when a test caught the AssertionError above

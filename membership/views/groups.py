@@ -76,8 +76,8 @@ class GroupView:
 
     @view_config(request_method="PATCH", permission=Permission.EDIT)
     def patch(self) -> dict:
+        data = read_body(self.request, GroupPatch)  # malformed is 4xx, whatever If-Match says
         check_if_match(self.request, group_body(self.request, self.context))
-        data = read_body(self.request, GroupPatch)
         for field in data.model_fields_set:
             value = getattr(data, field)
             if value is None:

@@ -130,7 +130,7 @@ class MembersView:
                     members.add_member(op.user, op.role, added_by=actor, expires_at=op.expires_at)
                 else:
                     members.change_member(op.user, role=op.role, expires_at=op.expires_at)
-            except (AlreadyExists, InvalidInput) as exc:
+            except (AlreadyExists, InvalidInput, NotFoundError) as exc:
                 field = exc.errors[0].field if exc.errors else "user"
                 raise _bulk_error(position, field, exc.detail, exc.status) from None
             counts[op.op] += 1
@@ -165,8 +165,8 @@ class MembershipView:
     @view_config(request_method="PATCH", permission=Permission.MANAGE_MEMBERS)
     def patch(self) -> dict:
         members = self.context.__parent__
+        data = read_body(self.request, MembershipPatch)  # malformed is 4xx, whatever If-Match says
         check_if_match(self.request, membership_body(self.request, self.context))
-        data = read_body(self.request, MembershipPatch)
         require_grant(self.request, members, self.context.role, data.role)
         changes = {}
         if "role" in data.model_fields_set:

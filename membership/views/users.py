@@ -74,8 +74,8 @@ class UserView:
 
     @view_config(request_method="PATCH", permission=Permission.EDIT)
     def patch(self) -> dict:
+        data = read_body(self.request, UserPatch)  # a malformed body is 4xx, whatever If-Match says
         check_if_match(self.request, user_body(self.request, self.context))
-        data = read_body(self.request, UserPatch)
         user = self.context
         changes = data.model_dump(exclude_unset=True)
         if "display_name" in changes:
