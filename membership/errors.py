@@ -15,8 +15,7 @@ from ZODB.POSException import ConflictError
 from .db import NotInitialized
 from .exceptions import MembershipError
 from .rendering import dumps
-from .security import AUTH_FAILED
-from .throttle import Throttled
+from .security import AUTH_FAILED, THROTTLED
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +68,15 @@ def not_found(exc: HTTPException, request) -> Response:
 @forbidden_view_config()
 def forbidden(exc: HTTPException, request) -> Response:
     if request.authenticated_userid is None:
+        throttled = request.environ.get(THROTTLED)
+        if throttled is not None:
+            return problem(
+                429,
+                "Too Many Requests",
+                f"{throttled}; try again in {throttled.retry_after} seconds",
+                errors=[{"field": "Authorization", "message": str(throttled)}],
+                headers={"Retry-After": str(throttled.retry_after)},
+            )
         failed = request.environ.get(AUTH_FAILED)
         detail = (
             "the credentials given were not accepted"
@@ -90,17 +98,6 @@ def http_exception(exc: HTTPException, request) -> Response:
         return exc
     headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
     return problem(exc.status_int, exc.title, exc.detail or exc.explanation, headers=headers)
-
-
-@exception_view_config(Throttled)
-def throttled(exc: Throttled, request) -> Response:
-    return problem(
-        429,
-        "Too Many Requests",
-        f"{exc}; try again in {exc.retry_after} seconds",
-        errors=[{"field": "Authorization", "message": str(exc)}],
-        headers={"Retry-After": str(exc.retry_after)},
-    )
 
 
 @exception_view_config(NotInitialized)

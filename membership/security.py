@@ -18,10 +18,11 @@ from . import clock
 from .credentials import Credentials, token_digest
 from .db import find_app_root
 from .names import is_valid_name, parent_paths
-from .throttle import Limits, LoginThrottle
+from .throttle import Limits, LoginThrottle, Throttled
 
 _IDENTITY = "membership.identity"
 AUTH_FAILED = "membership.auth_failed"
+THROTTLED = "membership.throttled"  # the Throttled refusal, when the login was not even tried
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,6 @@ class SecurityPolicy:
     def identity(self, request: Request) -> Identity | None:
         cached = request.environ.get(_IDENTITY, False)
         if cached is False:
-            request.environ[_IDENTITY] = None  # also if _authenticate raises Throttled
             cached = self._authenticate(request)
             request.environ[_IDENTITY] = cached
         return cached
@@ -99,16 +99,25 @@ class SecurityPolicy:
         address = request.client_addr
         if scheme == "basic":
             claimed, password = _basic_credentials(value.strip())
-            self.throttle.check(claimed, address)
-            userid = self._check_basic(root, claimed, password)
             method = "basic"
         elif scheme == "bearer":
-            claimed = None  # a token is not guessed per user: only the address is throttled
-            self.throttle.check(None, address)
-            userid = self._check_bearer(root, value.strip())
-            method = "token"
+            claimed, method = None, "token"  # tokens are not guessed per user: address only
         else:
-            claimed, userid, method = None, None, scheme
+            claimed, method = None, scheme
+        try:
+            self.throttle.check(claimed, address)
+        except Throttled as exc:
+            # Not raised from here: pyramid_tm asks for the identity outside the
+            # exception views. The forbidden view answers 429 for it instead.
+            request.environ[THROTTLED] = exc
+            request.environ[AUTH_FAILED] = method
+            return None
+        if method == "basic":
+            userid = self._check_basic(root, claimed, password)
+        elif method == "token":
+            userid = self._check_bearer(root, value.strip())
+        else:
+            userid = None
         if userid is None:
             self.throttle.failed(claimed, address)
             request.environ[AUTH_FAILED] = method

@@ -25,7 +25,7 @@ from membership.scripts.initialize import ensure_admin
 from .conftest import TEST_SETTINGS, with_root
 from .helpers import ADMIN, PASSWORD, basic, bearer
 
-MAX_EXAMPLES = 25
+MAX_EXAMPLES = 60
 
 CHECKS = [
     not_a_server_error,
