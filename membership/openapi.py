@@ -34,7 +34,7 @@ from .resources import (
     User,
     Users,
 )
-from .tweens import DEFAULT_MAX_ETAG_HEADER as MAX_ETAG_HEADER
+from .tweens import DEFAULT_MAX_ETAG_HEADER
 
 OPENAPI_VERSION = "3.1.0"
 REF = "#/components/schemas/{model}"
@@ -97,7 +97,6 @@ class Operation:
     auth: str = "required"  # "optional": anonymous callers too; "none": credentials unused
     media_type: str = JSON
     headers: tuple[str, ...] = ()
-    description: str = ""
     extra: dict = field(default_factory=dict)
 
 
@@ -327,6 +326,9 @@ def registered_views(registry) -> list[tuple[type, str, tuple[str, ...] | None]]
 def build_openapi(registry, *, version: str = "0") -> dict:
     """The OpenAPI 3.1 document of the views registered in ``registry``."""
     components = _Components()
+    components.max_etag_header = int(
+        (registry.settings or {}).get("membership.max_etag_header", DEFAULT_MAX_ETAG_HEADER)
+    )
     paths: dict[str, dict] = {}
     for context, name, methods in sorted(
         registered_views(registry), key=lambda v: (v[0].__name__, v[1], v[2] or ())
@@ -374,7 +376,7 @@ def _operation(components: "_Components", op: Operation, path: str, label: str, 
         out["security"] = []
     parameters = [_path_parameter(name) for name in _placeholders(path)]
     if op.query is not None:
-        parameters += _query_parameters(components, op.query)
+        parameters += _query_parameters(op.query)
     if op.if_match:
         parameters.append(
             {
@@ -382,7 +384,7 @@ def _operation(components: "_Components", op: Operation, path: str, label: str, 
                 "in": "header",
                 "required": False,
                 "description": "Only change the resource if its ETag is one of these",
-                "schema": {"type": "string", "maxLength": MAX_ETAG_HEADER},
+                "schema": {"type": "string", "maxLength": components.max_etag_header},
             }
         )
     if method == "GET" and op.response is not None:
@@ -392,7 +394,7 @@ def _operation(components: "_Components", op: Operation, path: str, label: str, 
                 "in": "header",
                 "required": False,
                 "description": "Answer 304 if the ETag is one of these",
-                "schema": {"type": "string", "maxLength": MAX_ETAG_HEADER},
+                "schema": {"type": "string", "maxLength": components.max_etag_header},
             }
         )
     if parameters:
@@ -454,19 +456,22 @@ def _path_parameter(name: str) -> dict:
     }
 
 
-def _query_parameters(components: "_Components", model: type[BaseModel]) -> list[dict]:
+def _query_parameters(model: type[BaseModel]) -> list[dict]:
     schema = model.model_json_schema(ref_template=REF)
     params = []
     for name, prop in schema.get("properties", {}).items():
-        prop = dict(prop)
-        description = model.model_fields[name].description or prop.pop("title", name)
-        prop.pop("title", None)
+        prop = {k: v for k, v in prop.items() if k not in ("title", "description")}
+        options = prop.pop("anyOf", None)
+        if options:  # ``str | None``: a query string cannot say null, leaving it out does
+            prop.update(next(o for o in options if o.get("type") != "null"))
+            if prop.get("default", ...) is None:
+                del prop["default"]
         params.append(
             {
                 "name": name,
                 "in": "query",
                 "required": name in schema.get("required", ()),
-                "description": description,
+                "description": model.model_fields[name].description or name,
                 "schema": prop,
             }
         )
@@ -477,6 +482,7 @@ class _Components:
     """Collects the schemas the operations refer to, then renders ``components``."""
 
     def __init__(self) -> None:
+        self.max_etag_header = DEFAULT_MAX_ETAG_HEADER
         self.models: dict[tuple[type[BaseModel], str], None] = {}
         self.adapters: dict[str, TypeAdapter] = {}
         self.statuses: set[int] = set()

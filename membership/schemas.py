@@ -104,25 +104,33 @@ class ListQuery(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    limit: int = Field(100, ge=1, le=1000)
-    cursor: Annotated[str, StringConstraints(max_length=512)] | None = None
-    prefix: Annotated[str, StringConstraints(pattern=r"^[a-z0-9._-]{0,64}$")] = ""
+    limit: int = Field(100, ge=1, le=1000, description="Items per page")
+    cursor: Annotated[str, StringConstraints(max_length=512)] | None = Field(
+        None, description="Opaque: where the previous page ended (follow `next`)"
+    )
+    prefix: Annotated[str, StringConstraints(pattern=r"^[a-z0-9._-]{0,64}$")] = Field(
+        "", description="Only names that start with this"
+    )
 
 
 class MembersQuery(ListQuery):
-    role: Role | None = None
-    effective: bool = False
+    role: Role | None = Field(None, description="Only members with this role")
+    effective: bool = Field(
+        False, description="Also members through subgroups (ids only, no roles)"
+    )
 
 
 class MemberCheckQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    effective: bool = False
+    effective: bool = Field(False, description="Also answer 200 for members through a subgroup")
 
 
 class UserGroupsQuery(ListQuery):
-    direct: bool = False
-    prefix: Annotated[str, StringConstraints(pattern=r"^[a-z0-9/._-]{0,1024}$")] = ""
+    direct: bool = Field(False, description="Only direct memberships")
+    prefix: Annotated[str, StringConstraints(pattern=r"^[a-z0-9/._-]{0,1024}$")] = Field(
+        "", description="Only group paths that start with this, e.g. /groups/eng"
+    )
 
 
 # Response shapes (documentation and response validation in tests).

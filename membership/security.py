@@ -96,7 +96,8 @@ class SecurityPolicy:
         root = _root_of(request)
         if root is None:
             return None
-        address = request.client_addr
+        # REMOTE_ADDR, not webob's client_addr: that one believes any X-Forwarded-For.
+        address = request.remote_addr
         if scheme == "basic":
             claimed, password = _basic_credentials(value.strip())
             method = "basic"

@@ -99,7 +99,7 @@ def request_tween_factory(handler, registry: Registry):
             headers["Cache-Control"] = "no-store"
         access_log.info(
             '%s "%s %s" %s %.1fms user=%s rid=%s',
-            request.client_addr or "-",
+            request.remote_addr or "-",
             request.method,
             logged_path(environ),
             response.status_code,

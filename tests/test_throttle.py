@@ -171,3 +171,15 @@ def test_unknown_user_and_wrong_password_cost_the_same(api, monkeypatch):
     assert all(h.startswith("$argon2id$") for h in hashes)
     # the same parameters for the dummy as for real hashes: the same work
     assert len({h.split("$")[3] for h in hashes}) == 1
+
+
+def test_x_forwarded_for_does_not_choose_the_address(api, testapp):
+    """Only waitress (trusted_proxy settings) may rewrite the client address: a forged
+    X-Forwarded-For neither escapes the address limit nor borrows a trusted address."""
+    api.user("alice")
+    assert get(testapp, "/users/alice", basic("alice"), "10.0.0.7").status_int == 200
+    for i in range(6):
+        headers = {**basic("alice", "guess"), "X-Forwarded-For": f"10.9.9.{i}"}
+        get(testapp, "/users/alice", headers, "203.0.113.1")
+    forged = {**basic("alice"), "X-Forwarded-For": "10.0.0.7"}
+    assert get(testapp, "/users/alice", forged, "203.0.113.1").status_int == 429
