@@ -217,6 +217,14 @@ OPERATIONS: dict[tuple[type, str, str], Operation] = {
         errors=(400, 401, 403, 404, 409, 412),
         if_match=True,
     ),
+    (Group, "move", "POST"): Operation(
+        "move{label}",
+        "Move this group and its subtree under another group (or to the top level)",
+        response=schemas.GroupOut,
+        body=schemas.GroupMove,
+        errors=(*WRITE_ERRORS, 409),
+        headers=("Location",),
+    ),
     (Members, "", "GET"): Operation(
         "list{label}s",
         "List members (?role=, ?prefix=, ?effective=true)",
