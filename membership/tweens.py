@@ -74,13 +74,11 @@ def request_tween_factory(handler, registry: Registry):
             incoming = request.headers.get("X-Request-ID", "")
             request_id = incoming if _SANE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
             environ[REQUEST_ID] = request_id
-        started = time.perf_counter()
+        started = environ.setdefault("membership.started", time.perf_counter())  # 1st attempt
         try:
             response = handler(request)
         except Exception as exc:
-            if pyramid_retry.is_error_retryable(request, exc) and not (
-                pyramid_retry.is_last_attempt(request)
-            ):
+            if pyramid_retry.is_error_retryable(request, exc):  # False on the last attempt
                 raise  # pyramid_retry runs the request again; that attempt logs
             log.exception("unhandled error on %s %s", request.method, logged_path(environ))
             response = problem(
@@ -89,8 +87,9 @@ def request_tween_factory(handler, registry: Registry):
                 "the server failed to answer this request; it has been logged",
                 request_id=request_id,
             )
-        if response.status_code in (204, 304) and not response.body:
-            response.content_type = None  # views answer 204 with request.response
+        failed = getattr(request, "exception", None)
+        if failed is not None and pyramid_retry.is_error_retryable(request, failed):
+            return response  # pyramid_retry discards it and runs the request again
         headers = response.headers
         headers["X-Request-ID"] = request_id
         headers["X-Content-Type-Options"] = "nosniff"

@@ -75,11 +75,3 @@ def test_dot_segments_never_name_another_resource(api):
     assert api.delete("/groups/eng/groups/..").status_int == 400
     assert api.delete("/groups/eng/groups/%2E%2E").status_int == 400
     assert api.get("/groups/eng").status_int == 200
-
-
-def test_no_content_answers_have_no_content_type(api):
-    """Found (WebTest lint): 204 answers carried ``Content-Type: text/html``."""
-    api.group("/groups/gone")
-    res = api.delete("/groups/gone")
-    assert res.status_int == 204
-    assert "Content-Type" not in res.headers

@@ -4,6 +4,8 @@ import logging
 import re
 
 import pytest
+import transaction
+from ZODB.POSException import ConflictError
 
 from .helpers import ADMIN, basic
 
@@ -121,3 +123,26 @@ def test_cors_for_configured_origins(api, testapp):
     assert preflight.headers["Access-Control-Max-Age"] == "120"
     other = testapp.get("/", headers={"Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in other.headers
+
+
+@pytest.mark.parametrize("where", ["view", "commit"])
+def test_a_write_that_keeps_conflicting_is_one_503_and_one_log_line(
+    api, monkeypatch, caplog, where
+):
+    attempts = []
+
+    def conflict(*args, **kwargs):
+        attempts.append(1)
+        raise ConflictError("simulated")
+
+    if where == "view":
+        monkeypatch.setattr("membership.views.groups.group_body", conflict)
+    else:
+        monkeypatch.setattr(transaction.TransactionManager, "commit", conflict)
+    with caplog.at_level(logging.INFO, logger="membership.access"):
+        res = api.post("/groups", {"name": "contested"}, headers={"X-Request-ID": "c-1"})
+    assert len(attempts) == 3  # retry.attempts
+    assert res.status_int == 503 and res.headers["Retry-After"] == "1"
+    assert res.headers["X-Request-ID"] == "c-1"
+    lines = [r.getMessage() for r in caplog.records if r.name == "membership.access"]
+    assert len(lines) == 1 and '"POST /groups" 503' in lines[0]
