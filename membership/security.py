@@ -96,36 +96,35 @@ class SecurityPolicy:
         root = _root_of(request)
         if root is None:
             return None
+        if scheme == "bearer":
+            # Not throttled: a 256-bit token cannot be guessed, and counting a stale
+            # token's failures would lock out every client behind the same address.
+            userid = self._check_bearer(root, value.strip())
+            if userid is None:
+                request.environ[AUTH_FAILED] = "token"
+                return None
+            return Identity(userid, "token", tuple(principals_for(root, userid)))
+        if scheme != "basic":
+            request.environ[AUTH_FAILED] = scheme
+            return None
         # REMOTE_ADDR, not webob's client_addr: that one believes any X-Forwarded-For.
         address = request.remote_addr
-        if scheme == "basic":
-            claimed, password = _basic_credentials(value.strip())
-            method = "basic"
-        elif scheme == "bearer":
-            claimed, method = None, "token"  # tokens are not guessed per user: address only
-        else:
-            claimed, method = None, scheme
+        claimed, password = _basic_credentials(value.strip())
         try:
             self.throttle.check(claimed, address)
         except Throttled as exc:
             # Not raised from here: pyramid_tm asks for the identity outside the
             # exception views. The forbidden view answers 429 for it instead.
             request.environ[THROTTLED] = exc
-            request.environ[AUTH_FAILED] = method
+            request.environ[AUTH_FAILED] = "basic"
             return None
-        if method == "basic":
-            userid = self._check_basic(root, claimed, password)
-        elif method == "token":
-            userid = self._check_bearer(root, value.strip())
-        else:
-            userid = None
+        userid = self._check_basic(root, claimed, password)
         if userid is None:
             self.throttle.failed(claimed, address)
-            request.environ[AUTH_FAILED] = method
+            request.environ[AUTH_FAILED] = "basic"
             return None
-        if method == "basic":
-            self.throttle.succeeded(userid, address)
-        return Identity(userid, method, tuple(principals_for(root, userid)))
+        self.throttle.succeeded(userid, address)
+        return Identity(userid, "basic", tuple(principals_for(root, userid)))
 
     def _check_basic(self, root, userid: str | None, password: str | None) -> str | None:
         if userid is None or password is None:

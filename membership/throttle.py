@@ -8,8 +8,8 @@ refused with 429 are not counted, so hammering does not extend it.
 An attacker who knows a user id could keep that user locked out by failing on
 purpose once in a while. So an address that logged in successfully as a user
 within ``trusted_for`` seconds is exempt from that user's lock (but not from
-its own per-address limit), and Bearer tokens are never subject to the
-per-user lock: the real user always has a way in.
+its own per-address limit), and Bearer tokens are not throttled at all
+(``security.py``): the real user always has a way in.
 
 State is per process (each worker counts on its own) and bounded: at most
 ``max_keys`` keys are tracked, the stalest dropped first.
