@@ -380,7 +380,7 @@ class Members(Container):
     ) -> "Membership":
         root = find_root(self)
         if userid not in root.users:
-            raise NotFoundError(f"user: no user {userid!r}", [FieldError("user", "no such user")])
+            raise NotFoundError(f"no user {userid!r}", [FieldError("user", "no such user")])
         _check_role(role)
         return self._add(root.index, self.group.path, userid, role, added_by, expires_at)
 
