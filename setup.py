@@ -21,9 +21,11 @@ extras_require = {
         "pytest",
         "webtest",
         "hypothesis",
-        "schemathesis>=3.30",
+        "schemathesis>=4.0",
         "openapi-spec-validator>=0.7",
         "jsonschema>=4.18",
+        "openapi-python-client",
+        "httpx",
     ],
     "dev": [
         "ruff",
