@@ -163,8 +163,8 @@ def limits_tween_factory(handler, registry: Registry):
                 errors=[{"field": "path", "message": path_problem}],
             )
         query = request.environ.get("QUERY_STRING", "")
-        if query and query.count("&") + query.count(";") >= max_params:
-            count = len([part for part in re.split("[&;]", query) if part])
+        if query and query.count("&") >= max_params:
+            count = len([part for part in query.split("&") if part])
             if count > max_params:
                 return problem(
                     400,
