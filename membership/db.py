@@ -1,11 +1,13 @@
 """Where the tree lives in ZODB, and how it comes to be."""
 
 import transaction
+from BTrees.OOBTree import OOBTree
 from pyramid.request import Request
 from pyramid_zodbconn import get_connection
 from transaction.interfaces import NoTransaction
 from ZODB import DB
 
+from .history import History
 from .resources import Root
 
 ROOT_KEY = "membership"
@@ -56,8 +58,17 @@ def bootstrap(db: DB) -> bool:
         with tm:
             zodb_root = conn.root()
             if ROOT_KEY in zodb_root:
+                upgrade(zodb_root[ROOT_KEY])
                 return False
             zodb_root[ROOT_KEY] = Root()
         return True
     finally:
         conn.close()
+
+
+def upgrade(root: Root) -> None:
+    """Give a tree made by an older version what this one expects (idempotent)."""
+    if root.history is None:
+        root.history = History()
+    if root.acl_nodes is None:
+        root.acl_nodes = OOBTree()

@@ -8,6 +8,13 @@ Containers keep children in an ``OOBTree`` with a ``BTrees.Length`` beside it,
 so a group of a million members is as cheap to page and count as a group of
 ten. Every change that touches memberships also updates the user -> groups
 index in the same transaction.
+
+Every method here that creates, changes, deletes or moves something also
+appends one event to the audit log (``history.record``), so the views and
+the console scripts are audited alike. Local ACEs change only through
+``Node.set_local_acl``, which records the change and keeps ``Root.acl_nodes``
+(the nodes that carry local ACEs) current; group moves and deletions and
+user deletions use it to keep ACEs that name their principals correct.
 """
 
 from collections.abc import Iterable, Iterator
@@ -22,6 +29,7 @@ from pyramid.traversal import find_root, resource_path
 
 from . import clock
 from .exceptions import AlreadyExists, FieldError, InvalidInput, NotFoundError, Refused
+from .history import History, record
 from .index import MembershipIndex
 from .names import is_valid_name
 from .paging import KEY_CEILING, prefix_range
@@ -47,6 +55,31 @@ class Node(Persistent):
     @property
     def path(self) -> str:
         return resource_path(self)
+
+    def set_local_acl(self, aces: Iterable[tuple]) -> None:
+        """The one way local ACEs change: a new tuple, the registry, one ``acl.changed`` event.
+
+        ``aces`` are ``(action, principal, permissions)`` with plain-string
+        permissions; validation and guard rails are the caller's (``acl.py``).
+        """
+        before = self.local_acl
+        after = tuple((action, principal, tuple(perms)) for action, principal, perms in aces)
+        if after == before:
+            return
+        self.local_acl = after
+        root = find_root(self)
+        path = self.path
+        if after:
+            root.acl_nodes[path] = tuple(sorted({principal for _, principal, _ in after}))
+        else:
+            root.acl_nodes.pop(path, None)
+        record(
+            self,
+            "acl.changed",
+            target=path,
+            before={"entries": [ace_dict(ace) for ace in before]},
+            after={"entries": [ace_dict(ace) for ace in after]},
+        )
 
 
 class Container(Node):
@@ -103,8 +136,15 @@ class Root(Node):
 
     __name__ = ""
     __parent__ = None
+    #: The audit log (``db.bootstrap`` adds one to trees made before it existed).
+    history: History | None = None
+    #: Path of every node with local ACEs -> the principals they name. Small
+    #: (operators write ACEs by hand), so moves and deletions may read it whole.
+    acl_nodes: OOBTree | None = None
 
     def __init__(self) -> None:
+        self.history = History()
+        self.acl_nodes = OOBTree()
         self.index = MembershipIndex()
         self.token_digests = OOBTree()  # sha256 hex -> (userid, token id)
         self.users = Users()
@@ -138,22 +178,57 @@ class Users(Container):
         display_name: str = "",
         email: str | None = None,
     ) -> "User":
-        return self._attach(userid, User(password_hash, display_name, email))
+        user = self._attach(userid, User(password_hash, display_name, email))
+        record(self, "user.created", target=user.path, after=user.fields())
+        return user
+
+    def add_missing_users(self, userids: Iterable[str]) -> int:
+        """Bulk path for imports: create the users that do not exist yet, without passwords.
+
+        One ``users.imported`` event with the count, not one per user: an
+        import of a million members would otherwise write a million more
+        events. The number created.
+        """
+        created = 0
+        for userid in userids:
+            if userid not in self._items:
+                self._attach(userid, User(None, "", None))
+                created += 1
+        if created:
+            record(self, "users.imported", target=self.path, after={"created": created})
+        return created
 
     def remove_user(self, userid: str) -> None:
-        """Delete a user with every membership and token, in this transaction."""
+        """Delete a user with every membership, token and ACE naming them, in this transaction.
+
+        One ``user.deleted`` event lists the groups the user left, filed under
+        each of them; ACEs naming ``user:<id>`` go (``acl.changed`` each), so
+        a later user with the same id inherits nothing.
+        """
         user = self[userid]
         root = find_root(self)
-        if root.index.paths(userid) and _is_last_admin(root, userid):
+        paths = root.index.paths(userid)
+        if paths and _is_last_admin(root, userid):
             raise Refused("the last member of /groups/admins cannot be deleted")
-        for path in root.index.paths(userid):
+        for path in paths:
             group = group_at(root, path)
-            if group is not None:
-                group.members.remove_member(userid)
+            if group is not None and userid in group.members._items:
+                group.members._remove(userid)
             root.index.discard(userid, path)
-        for token in list(user.tokens.values()):
+        tokens = user.tokens.values()
+        for token in tokens:
             root.token_digests.pop(token.digest, None)
+        record(
+            self,
+            "user.deleted",
+            target=user.path,
+            before={**user.fields(), "groups": paths, "tokens": len(tokens)},
+            also=paths,
+        )
+        root.acl_nodes.pop(user.path, None)
         self._detach(userid)
+        principal = f"user:{userid}"
+        _rewrite_acls(root, lambda p: None if p == principal else p)
 
 
 class User(Node):
@@ -197,6 +272,25 @@ class User(Node):
     def touch(self) -> None:
         self._modified = clock.now()
 
+    def fields(self) -> dict:
+        """What the audit log shows of a user: no hash, only whether a password is set."""
+        return {
+            "display_name": self.display_name,
+            "email": self.email,
+            "password": self.password_hash,  # history.record redacts it
+        }
+
+    def update(self, **changes) -> dict:
+        """Set ``display_name``, ``email`` and/or ``password_hash``; one ``user.changed`` event.
+
+        The changed fields' old values, ``{}`` when nothing changed (no event then).
+        """
+        before, after = _apply(self, changes, {"password_hash": "password"})
+        if after:
+            self.touch()
+            record(self, "user.changed", target=self.path, before=before, after=after)
+        return before
+
 
 class Tokens:
     """Transient view of a user's tokens: most users never have one, so no object for them."""
@@ -232,11 +326,16 @@ class Tokens:
         self._items[token_id] = token
         find_root(self.user).token_digests[digest] = (self.user.id, token_id)
         token._v_parent = self
+        record(self.user, "token.created", target=self._path(token_id), after=token.fields())
         return token
 
     def revoke(self, token_id: str) -> None:
         token = self._items.pop(token_id)
         find_root(self.user).token_digests.pop(token.digest, None)
+        record(self.user, "token.deleted", target=self._path(token_id), before=token.fields())
+
+    def _path(self, token_id: str) -> str:
+        return f"{self.user.path}/tokens/{token_id}"
 
 
 class Token(Node):
@@ -261,6 +360,10 @@ class Token(Node):
     def is_expired(self, when: datetime | None = None) -> bool:
         return self.expires_at is not None and (when or clock.now()) >= self.expires_at
 
+    def fields(self) -> dict:
+        """What the audit log shows of a token: never the secret or its digest."""
+        return {"name": self.name, "expires_at": self.expires_at}
+
 
 class Groups(Container):
     """Top-level groups under the root, or the subgroups of a group."""
@@ -268,19 +371,41 @@ class Groups(Container):
     item_kind = "group"
 
     def add_group(self, name: str, *, title: str = "", description: str = "") -> "Group":
-        return self._attach(name, Group(title or name, description))
+        group = self._attach(name, Group(title or name, description))
+        record(self, "group.created", target=group.path, after=group.fields())
+        return group
 
     def remove_group(self, name: str) -> None:
-        """Delete a group, its subtree and every membership in it (index too)."""
+        """Delete a group, its subtree and every membership in it (index too).
+
+        One ``group.deleted`` event with the counts (not one per membership:
+        a group may hold a million). ACEs anywhere that name a principal of
+        the deleted subtree go too (``acl.changed`` each), so a group created
+        later at the same path inherits none of its grants.
+        """
         group = self[name]
         if group.path == ADMINS_PATH:
             raise Refused("/groups/admins cannot be deleted: it is how admins are admins")
-        index = find_root(self).index
+        root = find_root(self)
+        index = root.index
+        old_path = group.path
+        subgroups = memberships = 0
         for each in group.walk():
             path = each.path
+            subgroups += 1
             for userid in each.members.keys():
                 index.discard(userid, path)
+                memberships += 1
+        record(
+            self,
+            "group.deleted",
+            target=old_path,
+            before={**group.fields(), "groups": subgroups, "memberships": memberships},
+        )
+        for path in _paths_within(root.acl_nodes, old_path):
+            del root.acl_nodes[path]
         self._detach(name)
+        _rewrite_acls(root, lambda p: None if _names_group_within(p, old_path) else p)
 
     def move_group(self, name: str, destination: "Groups") -> "Group":
         """Move a group with its members and subgroups under ``destination``.
@@ -298,7 +423,9 @@ class Groups(Container):
             node = node.__parent__
         if name in destination:
             raise AlreadyExists(f"group {name!r} already exists at {destination.path}")
-        index = find_root(self).index
+        root = find_root(self)
+        index = root.index
+        moved_from = group.path
         for each in group.walk():
             old_path = each.path
             for userid in each.members.keys():
@@ -309,6 +436,20 @@ class Groups(Container):
             new_path = each.path
             for userid, membership in each.members._items.items():
                 index.set(userid, new_path, membership.role, membership.expires_at)
+        moved_to = group.path
+        record(
+            self,
+            "group.moved",
+            target=moved_to,
+            before={"path": moved_from},
+            after={"path": moved_to},
+            also=[moved_from],
+        )
+        # Local ACEs follow: the registry's keys inside the subtree, then every
+        # ACE naming a principal of the subtree (group:<old>... -> group:<new>...).
+        for path in _paths_within(root.acl_nodes, moved_from):
+            root.acl_nodes[moved_to + path[len(moved_from) :]] = root.acl_nodes.pop(path)
+        _rewrite_acls(root, lambda p: _rename_group_principal(p, moved_from, moved_to))
         return group
 
 
@@ -356,6 +497,17 @@ class Group(Node):
     def touch(self) -> None:
         self.modified = clock.now()
 
+    def fields(self) -> dict:
+        return {"title": self.title, "description": self.description}
+
+    def update(self, **changes) -> dict:
+        """Set ``title`` and/or ``description``; one ``group.changed`` event if anything changed."""
+        before, after = _apply(self, changes)
+        if after:
+            self.touch()
+            record(self, "group.changed", target=self.path, before=before, after=after)
+        return before
+
 
 class Members(Container):
     """Direct memberships of one group, with a (role, userid) set for ``?role=`` pages."""
@@ -382,20 +534,42 @@ class Members(Container):
         if userid not in root.users:
             raise NotFoundError(f"no user {userid!r}", [FieldError("user", "no such user")])
         _check_role(role)
-        return self._add(root.index, self.group.path, userid, role, added_by, expires_at)
+        path = self.group.path
+        membership = self._add(root.index, path, userid, role, added_by, expires_at)
+        record(
+            self,
+            "membership.created",
+            target=f"{path}/members/{userid}",
+            after=membership.fields(),
+            also=[f"/users/{userid}"],
+        )
+        return membership
 
     def add_existing_users(self, rows: Iterable[tuple[str, str]], added_by: str | None) -> int:
         """Bulk path for imports: ``(userid, role)`` pairs of users known to exist.
 
         Same effect as ``add_member`` per row, with the root and the group's
         path looked up once; rows already members are skipped. The number added.
+        One ``members.imported`` event with the counts per role, not one per
+        membership: each membership keeps ``added_by`` and ``added_at``, so
+        who added whom and when is not lost, and the import stays one write
+        per member.
         """
         index, path, added = find_root(self).index, self.group.path, 0
+        roles: dict[str, int] = {}
         for userid, role in rows:
             if userid not in self._items:
                 _check_role(role)
                 self._add(index, path, userid, role, added_by, None)
                 added += 1
+                roles[role] = roles.get(role, 0) + 1
+        if added:
+            record(
+                self,
+                "members.imported",
+                target=path,
+                after={"added": added, "roles": roles, "added_by": added_by},
+            )
         return added
 
     def user_ids(
@@ -426,6 +600,7 @@ class Members(Container):
         """Change role and/or expiry; ``expires_at=None`` clears it, ``...`` leaves it."""
         membership = self._items[userid]
         root = find_root(self)
+        before = membership.fields()
         if role is not None and role != membership.role:
             _check_role(role)
             self.by_role.remove((membership.role, userid))
@@ -434,17 +609,40 @@ class Members(Container):
         if expires_at is not ...:
             membership.expires_at = expires_at
         membership._modified = clock.now()
-        root.index.set(userid, self.group.path, membership.role, membership.expires_at)
+        path = self.group.path
+        root.index.set(userid, path, membership.role, membership.expires_at)
+        after = membership.fields()
+        changed = [key for key in after if after[key] != before[key]]
+        if changed:
+            record(
+                self,
+                "membership.changed",
+                target=f"{path}/members/{userid}",
+                before={key: before[key] for key in changed},
+                after={key: after[key] for key in changed},
+                also=[f"/users/{userid}"],
+            )
         return membership
 
     def remove_member(self, userid: str) -> None:
-        root = find_root(self)
         path = self.group.path
         if path == ADMINS_PATH and len(self) == 1 and userid in self:
             raise Refused("the last member of /groups/admins cannot be removed")
+        membership = self._remove(userid)
+        record(
+            self,
+            "membership.deleted",
+            target=f"{path}/members/{userid}",
+            before=membership.fields(),
+            also=[f"/users/{userid}"],
+        )
+
+    def _remove(self, userid: str) -> "Membership":
+        """Remove without an event (the caller records the change it is part of)."""
         membership = self._detach(userid)
         self.by_role.remove((membership.role, userid))
-        root.index.discard(userid, path)
+        find_root(self).index.discard(userid, self.group.path)
+        return membership
 
     def __getitem__(self, name: str) -> "Membership | NonMember":
         """A direct membership, or a transient stand-in for a user who holds none here.
@@ -479,6 +677,9 @@ class Membership(Node):
 
     def is_expired(self, when: datetime | None = None) -> bool:
         return self.expires_at is not None and (when or clock.now()) >= self.expires_at
+
+    def fields(self) -> dict:
+        return {"role": self.role, "expires_at": self.expires_at}
 
 
 class NonMember:
@@ -516,3 +717,78 @@ def group_at(root: Root, path: str) -> Group | None:
         if node is None:
             return None
     return node
+
+
+def node_at(root: Root, path: str) -> Node | None:
+    """The node at a path that can carry local ACEs: ``/``, ``/users/<id>`` or a group."""
+    if path == "/":
+        return root
+    parts = path.strip("/").split("/")
+    if len(parts) == 2 and parts[0] == "users":
+        return root.users.get(parts[1])
+    return group_at(root, path)
+
+
+def ace_dict(ace: tuple) -> dict:
+    action, principal, permissions = ace
+    if permissions is ALL_PERMISSIONS:
+        permissions = ["*"]
+    elif isinstance(permissions, str):
+        permissions = [permissions]
+    return {"action": action, "principal": principal, "permissions": [str(p) for p in permissions]}
+
+
+def _apply(obj, changes: dict, renames: dict | None = None) -> tuple[dict, dict]:
+    """Set attributes; the changed ones' old and new values under their public names."""
+    before, after = {}, {}
+    for attr, value in changes.items():
+        old = getattr(obj, attr)
+        if old != value:
+            name = (renames or {}).get(attr, attr)
+            before[name], after[name] = old, value
+            setattr(obj, attr, value)
+    return before, after
+
+
+def _paths_within(acl_nodes: OOBTree, path: str) -> list[str]:
+    """Registry keys at ``path`` or below it (``/groups/a`` but not ``/groups/a-b``)."""
+    keys = acl_nodes.keys(min=path, max=path + "/" + KEY_CEILING)
+    return [key for key in keys if key == path or key.startswith(path + "/")]
+
+
+def _group_of_principal(principal: str) -> str | None:
+    if not principal.startswith("group:"):
+        return None
+    return principal[len("group:") :].partition("#")[0]
+
+
+def _names_group_within(principal: str, path: str) -> bool:
+    group_path = _group_of_principal(principal)
+    return group_path is not None and (group_path == path or group_path.startswith(path + "/"))
+
+
+def _rename_group_principal(principal: str, old: str, new: str) -> str:
+    if not _names_group_within(principal, old):
+        return principal
+    return "group:" + new + principal[len("group:") + len(old) :]
+
+
+def _rewrite_acls(root: Root, rewrite) -> None:
+    """Apply ``rewrite(principal) -> principal | None`` (None drops the ACE) to every local ACL.
+
+    Reads the registry, which names each node's principals, and loads only
+    the nodes whose ACEs change.
+    """
+    for path, principals in list(root.acl_nodes.items()):
+        if all(rewrite(principal) == principal for principal in principals):
+            continue
+        node = node_at(root, path)
+        if node is None:  # pragma: no cover - the registry follows every move and delete
+            del root.acl_nodes[path]
+            continue
+        aces = []
+        for action, principal, permissions in node.local_acl:
+            renamed = rewrite(principal)
+            if renamed is not None:
+                aces.append((action, renamed, permissions))
+        node.set_local_acl(aces)

@@ -4,6 +4,7 @@ import argparse
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import transaction
 from pyramid.paster import bootstrap, setup_logging
 
 
@@ -27,3 +28,16 @@ def app_environment(config_uri: str) -> Iterator[dict]:
         yield env
     finally:
         env["closer"]()
+
+
+@contextmanager
+def transaction_as(request, actor: str) -> Iterator[transaction.Transaction]:
+    """One transaction of ``request.tm`` whose changes the audit log credits to ``actor``.
+
+    ``actor`` is ``system:<script name>`` by convention; ``history.actor_of``
+    reads it back from the transaction's ``user``, as it reads the
+    authenticated user that pyramid_tm puts there for a web request.
+    """
+    with request.tm as txn:
+        txn.user = actor
+        yield txn

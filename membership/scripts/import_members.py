@@ -4,6 +4,8 @@ Reads user ids, one per line (``id`` or ``id,role``), creates the users that
 do not exist yet (without a password: they log in with tokens an admin
 mints, or get a password later) and adds them to the group. Commits every
 ``--batch`` lines so memory stays flat, with a progress bar on stderr.
+The audit log gets one ``users.imported`` and one ``members.imported`` event
+per batch (counts, not one event per row), credited to ``system:import_members``.
 Run it with the server stopped when the storage is a single-process
 FileStorage; against ZEO or RelStorage it can run beside the servers.
 """
@@ -17,7 +19,9 @@ from ..exceptions import MembershipError
 from ..names import is_valid_name
 from ..permissions import ROLES
 from ..resources import group_at
-from .common import app_environment, parser
+from .common import app_environment, parser, transaction_as
+
+SCRIPT_ACTOR = "system:import_members"
 
 
 def parse_lines(lines: Iterable[str]) -> Iterator[tuple[int, str, str]]:
@@ -34,10 +38,7 @@ def parse_lines(lines: Iterable[str]) -> Iterator[tuple[int, str, str]]:
 
 def import_batch(root, group_path: str, rows: list[tuple[int, str, str]], actor: str) -> int:
     """Add one batch; existing members keep their membership. The number added."""
-    users = root.users
-    for _, userid, _ in rows:
-        if userid not in users:
-            users.add_user(userid)
+    root.users.add_missing_users(userid for _, userid, _ in rows)
     members = group_at(root, group_path).members
     return members.add_existing_users(((userid, role) for _, userid, role in rows), actor)
 
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     added = 0
     with stream, app_environment(args.config_uri) as env:
         request = env["request"]
-        with request.tm:
+        with transaction_as(request, SCRIPT_ACTOR):
             if group_at(env["root"], args.group) is None:
                 print(f"no group at {args.group}", file=sys.stderr)
                 return 2
@@ -64,12 +65,12 @@ def main(argv: list[str] | None = None) -> int:
                 for row in parse_lines(stream):
                     batch.append(row)
                     if len(batch) >= args.batch:
-                        with request.tm:
+                        with transaction_as(request, SCRIPT_ACTOR):
                             added += import_batch(env["root"], args.group, batch, args.actor)
                         bar.update(len(batch))
                         batch = []
                 if batch:
-                    with request.tm:
+                    with transaction_as(request, SCRIPT_ACTOR):
                         added += import_batch(env["root"], args.group, batch, args.actor)
                     bar.update(len(batch))
         except (ValueError, MembershipError) as exc:

@@ -10,7 +10,7 @@ import secrets
 import sys
 
 from ..names import is_valid_name
-from .common import app_environment, parser
+from .common import app_environment, parser, transaction_as
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with app_environment(args.config_uri) as env:
         request = env["request"]
-        with request.tm:
+        with transaction_as(request, "system:initialize_membership_db"):
             root = env["root"]
             generated = ensure_admin(
                 root,

@@ -9,7 +9,7 @@ import sys
 
 from .. import clock
 from ..resources import group_at
-from .common import app_environment, parser
+from .common import app_environment, parser, transaction_as
 
 
 def purge_expired(root) -> list[tuple[str, str]]:
@@ -31,7 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser(
         "purge_expired_memberships", "Delete memberships whose expires_at has passed."
     ).parse_args(sys.argv[1:] if argv is None else argv)
-    with app_environment(args.config_uri) as env, env["request"].tm:
+    with (
+        app_environment(args.config_uri) as env,
+        transaction_as(env["request"], "system:purge_expired_memberships"),
+    ):
         removed = purge_expired(env["root"])
     for userid, path in removed:
         print(f"removed {userid} from {path}")

@@ -78,12 +78,13 @@ class GroupView:
     def patch(self) -> dict:
         data = read_body(self.request, GroupPatch)  # malformed is 4xx, whatever If-Match says
         check_if_match(self.request, group_body(self.request, self.context))
+        changes = {}
         for field in data.model_fields_set:
             value = getattr(data, field)
             if value is None:
                 raise InvalidInput.field(field, "may be empty but not null")
-            setattr(self.context, field, value)
-        self.context.touch()
+            changes[field] = value
+        self.context.update(**changes)
         return group_body(self.request, self.context)
 
     @view_config(request_method="DELETE", permission=Permission.DELETE)

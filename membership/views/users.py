@@ -77,18 +77,20 @@ class UserView:
         data = read_body(self.request, UserPatch)  # a malformed body is 4xx, whatever If-Match says
         check_if_match(self.request, user_body(self.request, self.context))
         user = self.context
-        changes = data.model_dump(exclude_unset=True)
-        if "display_name" in changes:
+        given = data.model_fields_set
+        changes = {}
+        if "display_name" in given:
             if data.display_name is None:
                 raise InvalidInput.field("display_name", "may be empty but not null")
-            user.display_name = data.display_name
-        if "email" in changes:
-            user.email = data.email
-        if "password" in changes:
+            changes["display_name"] = data.display_name
+        if "email" in given:
+            changes["email"] = data.email
+        if "password" in given:
             if data.password is None:
                 raise InvalidInput.field("password", "may not be null")
-            user.password_hash = self.request.registry.credentials.hash_password(data.password)
-        user.touch()
+            credentials = self.request.registry.credentials
+            changes["password_hash"] = credentials.hash_password(data.password)
+        user.update(**changes)
         return user_body(self.request, user)
 
     @view_config(request_method="DELETE", permission=Permission.DELETE)

@@ -1,0 +1,323 @@
+"""The audit log: one event per change, appended in the transaction that makes it.
+
+Who records: the resource layer (``resources.py``) calls :func:`record` from
+every method that creates, changes, deletes or moves something, so views and
+console scripts are audited alike and a rolled-back transaction takes its
+events with it.
+
+Who the actor is: the ``user`` of the current ZODB transaction. pyramid_tm
+sets it to the authenticated user id on every write request
+(``tm.annotate_user``, on by default); console scripts set it to
+``system:<script name>`` (``scripts.common.transaction_as``). Anything else
+(the tree's own bootstrap, a bare transaction in a test) is ``system``. That
+is the one place the actor comes from, and the same string ZODB writes into
+its own transaction record, so ``fstail`` and the audit log agree.
+
+Storage: events are small persistent objects referenced from three
+``OOBTree`` s, each keyed by an event id that sorts by time
+(``<14 hex digits of microseconds><8 random hex digits>``):
+
+* ``_log``: ``(stripe, id)``, the whole log. Every write appends here, so it
+  is split into ``STRIPES`` key ranges by the id's random part: concurrent
+  appends land in different buckets, where a single time-ordered range
+  would put them all in the same last bucket (BTrees merge concurrent
+  inserts into one bucket, but not a bucket split under a concurrent insert).
+  The whole log newest first is a merge of the stripes.
+* ``_by_path``: ``(path, id)``, each event under every group path at or above
+  its target, and under ``/users/<id>`` for events about that user. A
+  subtree's history is one key range: a page costs O(limit log n), whatever
+  the size of the log.
+* ``_by_actor``: ``(actor, id)``, for "what did alice change".
+
+Paths are the paths at the time of the event: after a move a group's older
+events stay under its old path (the ``group.moved`` event is under both).
+Secrets never enter an event: fields named like passwords, hashes or tokens
+are replaced by ``"[redacted]"`` here, whatever the caller passes.
+"""
+
+import heapq
+import secrets
+import threading
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from BTrees.OOBTree import OOBTree
+from persistent import Persistent
+from pyramid.traversal import find_root
+from transaction.interfaces import NoTransaction
+
+from . import clock
+
+STRIPES = 8
+SYSTEM = "system"
+REDACTED = "[redacted]"
+#: Field names whose values never reach the log.
+SECRET_FIELDS = frozenset({"password", "password_hash", "token", "digest", "secret"})
+#: Events a filtered page looks at before it answers with what it found so far.
+SCAN_LIMIT = 10_000
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ID_LENGTH = 22
+_LOWEST = "0" * _ID_LENGTH
+_HIGHEST = "f" * _ID_LENGTH
+_stamp_lock = threading.Lock()
+_last_stamp = 0
+
+
+class Event(Persistent):
+    """One change. Immutable once appended; plain JSON values only."""
+
+    def __init__(self, id_, actor, action, target, before, after) -> None:
+        self.id = id_
+        self.actor = actor
+        self.action = action
+        self.target = target
+        self.before = before
+        self.after = after
+
+    @property
+    def time(self) -> datetime:
+        return _EPOCH + timedelta(microseconds=int(self.id[:14], 16))
+
+    def as_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "time": clock.rfc3339(self.time),
+            "actor": self.actor,
+            "action": self.action,
+            "target": self.target,
+            "before": self.before,
+            "after": self.after,
+        }
+
+
+class History(Persistent):
+    """The log and its two indexes (see the module docstring for the keys)."""
+
+    def __init__(self) -> None:
+        self._log = OOBTree()
+        self._by_path = OOBTree()
+        self._by_actor = OOBTree()
+
+    def append(self, event: Event, paths: Iterable[str]) -> None:
+        self._log[(stripe_of(event.id), event.id)] = event
+        for path in paths:
+            self._by_path[(path, event.id)] = event
+        self._by_actor[(event.actor, event.id)] = event
+
+    def newest_first(
+        self,
+        *,
+        path: str | None = None,
+        actor: str | None = None,
+        before: str | None = None,
+        since: datetime | None = None,
+    ) -> Iterator[Event]:
+        """Events newest first, strictly older than the id ``before``, not older than ``since``.
+
+        Uses the path index when ``path`` is given, else the actor index when
+        ``actor`` is, else the striped log; the caller filters the rest.
+        """
+        high = _predecessor(before) if before else _HIGHEST
+        low = since_id(since)
+        if high is None:
+            return iter(())
+        if path is not None:
+            return _descending(self._by_path, path, high, low)
+        if actor is not None:
+            return _descending(self._by_actor, actor, high, low)
+        streams = [_descending(self._log, stripe, high, low) for stripe in range(STRIPES)]
+        return heapq.merge(*streams, key=_event_id, reverse=True)
+
+    def oldest_first(self, since: datetime | None = None) -> Iterator[Event]:
+        """The whole log in time order (for exports): a merge of the stripes, streamed."""
+        low = since_id(since)
+        streams = [
+            self._log.values(min=(stripe, low), max=(stripe, _HIGHEST)) for stripe in range(STRIPES)
+        ]
+        return heapq.merge(*streams, key=_event_id)
+
+    def __len__(self) -> int:
+        return len(self._log)
+
+
+def record(
+    node,
+    action: str,
+    *,
+    target: str,
+    before: dict | None = None,
+    after: dict | None = None,
+    also: Iterable[str] = (),
+) -> Event | None:
+    """Append one event about ``target`` to the log of ``node``'s tree.
+
+    ``also``: more paths the event is about (the user of a membership, the old
+    path of a move), so their histories show it too. Nothing happens while
+    the tree itself is being built (no log yet).
+    """
+    root = find_root(node)
+    history = getattr(root, "history", None)
+    if history is None:
+        return None
+    event = Event(new_event_id(), actor_of(root), action, target, _clean(before), _clean(after))
+    history.append(event, index_paths(target, *also))
+    return event
+
+
+def actor_of(root) -> str:
+    """Who is changing the tree: the current transaction's ``user``, else ``system``."""
+    jar = getattr(root, "_p_jar", None)
+    if jar is None:
+        return SYSTEM
+    try:
+        txn = jar.transaction_manager.get()
+    except NoTransaction:
+        return SYSTEM
+    # transaction's legacy setUser() writes "<path> <user>"; pyramid_tm writes the id alone.
+    return (txn.user or "").rpartition(" ")[2] or SYSTEM
+
+
+def index_paths(*paths: str) -> set[str]:
+    """The history keys an event about ``paths`` is filed under.
+
+    ``/groups/eng/groups/backend/members/bob`` -> ``/groups/eng``,
+    ``/groups/eng/groups/backend``; ``/users/bob/tokens/x`` -> ``/users/bob``.
+    The root and containers have no key of their own: the whole log covers them.
+    """
+    keys = set()
+    for path in paths:
+        parts = path.strip("/").split("/")
+        if len(parts) < 2:
+            continue
+        if parts[0] == "users":
+            keys.add(f"/users/{parts[1]}")
+        elif parts[0] == "groups":
+            for end in range(2, len(parts) + 1, 2):
+                if parts[end - 2] != "groups":
+                    break
+                keys.add("/" + "/".join(parts[:end]))
+    return keys
+
+
+def new_event_id() -> str:
+    """Time-ordered and unique: microseconds (strictly increasing in this process) + 32 bits."""
+    global _last_stamp
+    stamp = (clock.now() - _EPOCH) // timedelta(microseconds=1)
+    with _stamp_lock:
+        stamp = max(stamp, _last_stamp + 1)
+        _last_stamp = stamp
+    return f"{stamp:014x}{secrets.randbits(32):08x}"
+
+
+def is_event_id(value: str) -> bool:
+    return len(value) == _ID_LENGTH and all(c in "0123456789abcdef" for c in value)
+
+
+def since_id(since: datetime | None) -> str:
+    """The lowest possible id of an event at or after ``since``."""
+    if since is None:
+        return _LOWEST
+    stamp = max(0, (since - _EPOCH) // timedelta(microseconds=1))
+    return f"{stamp:014x}00000000"
+
+
+def stripe_of(event_id: str) -> int:
+    return int(event_id[-8:], 16) % STRIPES
+
+
+def _event_id(event: Event) -> str:
+    return event.id
+
+
+def _predecessor(event_id: str) -> str | None:
+    """The id just below ``event_id`` in the id order (ids are fixed-width hex)."""
+    value = int(event_id, 16)
+    return None if value == 0 else f"{value - 1:0{_ID_LENGTH}x}"
+
+
+def _descending(tree: OOBTree, head: Any, high: str, low: str) -> Iterator[Event]:
+    """Values under keys ``(head, id)`` with ``low <= id <= high``, highest id first.
+
+    BTrees iterate forwards cheaply and backwards expensively, so each step is
+    one ``maxKey`` probe: O(log n) per event, no scan.
+    """
+    probe = (head, high)
+    floor = (head, low)
+    while True:
+        try:
+            key = tree.maxKey(probe)
+        except ValueError:  # nothing at or below the probe
+            return
+        if key < floor:
+            return
+        yield tree[key]
+        below = _predecessor(key[1])
+        if below is None:
+            return
+        probe = (head, below)
+
+
+def _clean(values: dict | None) -> dict | None:
+    """Plain JSON, and no secrets whatever the caller passed."""
+    if values is None:
+        return None
+    return {key: _plain(key, value) for key, value in values.items()}
+
+
+def _plain(key: str, value: Any) -> Any:
+    if key in SECRET_FIELDS:
+        return None if value is None else REDACTED
+    if isinstance(value, datetime):
+        return clock.rfc3339(value)
+    if isinstance(value, dict):
+        return {k: _plain(k, v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_plain("", v) for v in value]
+    return value
+
+
+def matches(event: Event, *, actor: str | None, action: str | None) -> bool:
+    """``action`` is an exact action (``membership.created``) or a kind (``membership``)."""
+    if actor is not None and event.actor != actor:
+        return False
+    if action is not None and event.action != action and not event.action.startswith(action + "."):
+        return False
+    return True
+
+
+def page(
+    history: History,
+    *,
+    limit: int,
+    path: str | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    before: str | None = None,
+    scan_limit: int = SCAN_LIMIT,
+) -> tuple[list[Event], bool, str | None]:
+    """A page of events newest first: ``(events, more, cursor key)``.
+
+    Filters that no index serves are applied while scanning; a page looks at
+    no more than ``scan_limit`` events, so a rare filter answers a short (even
+    empty) page with a cursor to continue from, instead of reading the log.
+    """
+    found: list[Event] = []
+    last_seen = None
+    seen = 0
+    use_actor_index = path is None
+    stream = history.newest_first(
+        path=path, actor=actor if use_actor_index else None, before=before, since=since
+    )
+    for event in stream:
+        if matches(event, actor=actor, action=action):
+            if len(found) == limit:
+                return found, True, found[-1].id
+            found.append(event)
+        last_seen = event.id
+        seen += 1
+        if seen >= scan_limit and len(found) < limit:
+            return found, True, last_seen
+    return found, False, found[-1].id if found else None
