@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from .names import NAME_PATTERN
+from .permissions import Permission
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 Role = Literal["member", "manager", "owner"]
@@ -270,3 +271,122 @@ class Problem(BaseModel):
     errors: list[ProblemError] = []
     request_id: str | None = Field(None, description="Set on 500s: quote it when reporting")
     operation: int | None = Field(None, description="Bulk changes: the failing item")
+
+
+# Access control lists (``/…/acl``, ``/…/permissions``).
+
+MAX_ACES = 100
+AceAction = Literal["Allow", "Deny"]
+Principal = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=4200),
+    Field(
+        description="system.Everyone, system.Authenticated, user:<id>, group:<path> "
+        "or group:<path>#<member|manager|owner>"
+    ),
+]
+
+
+class AceIn(Input):
+    """One access control entry as clients write it."""
+
+    action: AceAction
+    principal: Principal
+    permissions: Annotated[list[Permission], Field(min_length=1, max_length=len(Permission))]
+
+
+class AclPut(Input):
+    """``PUT /…/acl``: the node's local ACEs, in order, replacing the current ones."""
+
+    entries: Annotated[list[AceIn], Field(max_length=MAX_ACES)]
+
+
+class AclPatch(Input):
+    """``PATCH /…/acl``: remove these local ACEs (exact matches), then append these."""
+
+    add: Annotated[list[AceIn], Field(max_length=MAX_ACES)] = []
+    remove: Annotated[list[AceIn], Field(max_length=MAX_ACES)] = []
+
+
+class AceOut(BaseModel):
+    action: AceAction
+    principal: str
+    permissions: list[str] = Field(description='permission names; ["*"] is every permission')
+
+
+class EffectiveAceOut(AceOut):
+    node: str = Field(description="path of the node the ACE sits on ('/' is the root)")
+    builtin: bool = Field(description="derived from roles or the admins group; not editable")
+
+
+class AclOut(BaseModel):
+    path: str
+    entries: list[AceOut] = Field(description="the local, editable ACEs")
+    builtin: list[AceOut] = Field(description="this node's built-in ACEs (checked first)")
+    effective: list[EffectiveAceOut] = Field(
+        description="every ACE that applies here, in the order they are checked"
+    )
+    links: Links
+
+
+class PermissionsQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    principal: Annotated[str, StringConstraints(min_length=1, max_length=4200)] | None = None
+
+
+class PermissionDecision(BaseModel):
+    permission: Permission
+    allowed: bool
+    decided_by: EffectiveAceOut | None = Field(
+        description="the first matching ACE; null when none matched (denied by default)"
+    )
+
+
+class PermissionsOut(BaseModel):
+    path: str
+    principal: str
+    principals: list[str] = Field(description="the principals the check was made with")
+    allowed: list[Permission]
+    permissions: list[PermissionDecision]
+    links: Links
+
+
+# Audit history (``/history``, ``/groups/{g}/history``, ``/users/{id}/history``).
+
+
+class HistoryQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    limit: int = Field(100, ge=1, le=1000)
+    cursor: Annotated[str, StringConstraints(max_length=512)] | None = None
+    actor: Annotated[str, StringConstraints(max_length=200)] | None = None
+    action: Annotated[str, StringConstraints(pattern=r"^[a-z]+(\.[a-z]+)?$")] | None = Field(
+        None, description="an action (membership.created) or a kind (membership)"
+    )
+    since: AwareDatetime | None = Field(None, description="only events at or after this time")
+
+
+class RootHistoryQuery(HistoryQuery):
+    path: (
+        Annotated[
+            str,
+            StringConstraints(
+                pattern=r"^/(users/[a-z0-9][a-z0-9._-]{0,63}|groups/[a-z0-9][a-z0-9._-]{0,63}"
+                r"(/groups/[a-z0-9][a-z0-9._-]{0,63})*)$",
+                max_length=4096,
+            ),
+        ]
+        | None
+    ) = Field(None, description="only events filed under this group or user path")
+
+
+class EventOut(BaseModel):
+    id: str
+    time: datetime
+    actor: str = Field(description="user id, or system:<script> for console scripts")
+    action: str
+    target: str
+    before: dict | None
+    after: dict | None
+    links: dict
