@@ -56,6 +56,7 @@ setup(
             "initialize_membership_db = membership.scripts.initialize:main",
             "purge_expired_memberships = membership.scripts.purge:main",
             "import_members = membership.scripts.import_members:main",
+            "export_history = membership.scripts.export_history:main",
         ],
     },
 )

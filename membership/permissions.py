@@ -34,11 +34,13 @@ ROLE_PERMISSIONS: dict[str, tuple[Permission, ...]] = {
     ),
 }
 
-#: What a user may do on their own ``/users/<id>``.
+#: What a user may do on their own ``/users/<id>`` (``view-history``: the events
+#: about them, such as password changes, tokens and memberships).
 SELF_PERMISSIONS: tuple[Permission, ...] = (
     Permission.VIEW,
     Permission.EDIT,
     Permission.MANAGE_TOKENS,
+    Permission.VIEW_HISTORY,
 )
 
 ADMINS_PATH = "/groups/admins"
