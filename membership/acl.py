@@ -15,8 +15,9 @@ names one of the caller's principals and the permission decides. So:
 Changes go through :func:`check_change` and then ``Node.set_local_acl``
 (which records the event). Guard rails, in order: nobody grants (or lifts a
 ``Deny`` on) a permission they do not hold on the node themselves (403);
-no change may take any permission from ``group:/groups/admins`` on the node
-(409), so the admins are never locked out of anything, at the root or below;
+no ``Deny`` may name ``group:/groups/admins`` (409), and no change may take
+any permission on the node from the principals every admin carries (409),
+so the admins are never locked out of anything, at the root or below;
 and nobody may take ``manage-acl`` on the node away from themselves (409).
 """
 
@@ -200,6 +201,12 @@ def check_change(request: Request, node, new: list[Ace], field_of: Callable[[Ace
             )
     proposed = (node, tuple(new))
     admins = f"group:{ADMINS_PATH}"
+    for ace in new:
+        if ace[0] == Deny and ace[1].partition("#")[0] == admins:
+            raise Refused(
+                f"{admins} cannot be denied anything: it holds every permission everywhere",
+                [FieldError(field_of(ace).rpartition(".")[0] or "entries", "denies the admins")],
+            )
     for role in ROLES:
         principals = {Everyone, Authenticated, admins, f"{admins}#{role}"}
         for permission in Permission:

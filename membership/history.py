@@ -63,6 +63,7 @@ _LOWEST = "0" * _ID_LENGTH
 _HIGHEST = "f" * _ID_LENGTH
 _stamp_lock = threading.Lock()
 _last_stamp = 0
+_MAX_STEP_BACK = 1_000_000  # microseconds
 
 
 class Event(Persistent):
@@ -202,11 +203,18 @@ def index_paths(*paths: str) -> set[str]:
 
 
 def new_event_id() -> str:
-    """Time-ordered and unique: microseconds (strictly increasing in this process) + 32 bits."""
+    """Time-ordered and unique: microseconds, then 32 random bits.
+
+    Within a process the microseconds strictly increase across small steps
+    back of the clock (under a second: NTP slews, two events in one
+    microsecond), so one request's events keep their order; a larger jump
+    is taken as the clock being corrected, and followed.
+    """
     global _last_stamp
     stamp = (clock.now() - _EPOCH) // timedelta(microseconds=1)
     with _stamp_lock:
-        stamp = max(stamp, _last_stamp + 1)
+        if _last_stamp - _MAX_STEP_BACK < stamp <= _last_stamp:
+            stamp = _last_stamp + 1
         _last_stamp = stamp
     return f"{stamp:014x}{secrets.randbits(32):08x}"
 

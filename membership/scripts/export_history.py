@@ -48,8 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 2
-    with app_environment(args.config_uri) as env, env["request"].tm:
-        count = export(env["root"], sys.stdout, since)
-        env["request"].tm.doom()  # read only: nothing to commit
+    with app_environment(args.config_uri) as env:
+        tm = env["request"].tm
+        tm.begin()
+        try:
+            count = export(env["root"], sys.stdout, since)
+        finally:
+            tm.abort()  # read only: nothing to commit
     print(f"{count} event(s) exported", file=sys.stderr)
     return 0
