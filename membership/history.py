@@ -13,21 +13,26 @@ sets it to the authenticated user id on every write request
 is the one place the actor comes from, and the same string ZODB writes into
 its own transaction record, so ``fstail`` and the audit log agree.
 
-Storage: events are small persistent objects referenced from three
-``OOBTree`` s, each keyed by an event id that sorts by time
-(``<14 hex digits of microseconds><8 random hex digits>``):
+Storage: events are small persistent objects referenced from integer-keyed
+``LOBTree`` s. An event id is a 63-bit integer that sorts by time: the
+microseconds since 1970 (52 bits, good until 2112) then 11 random bits; on
+the wire it is 16 hex digits. Integer keys keep each bucket a few hundred
+bytes, and a bucket is what every append rewrites.
 
-* ``_log``: ``(stripe, id)``, the whole log. Every write appends here, so it
-  is split into ``STRIPES`` key ranges by the id's random part: concurrent
-  appends land in different buckets, where a single time-ordered range
-  would put them all in the same last bucket (BTrees merge concurrent
-  inserts into one bucket, but not a bucket split under a concurrent insert).
-  The whole log newest first is a merge of the stripes.
-* ``_by_path``: ``(path, id)``, each event under every group path at or above
-  its target, and under ``/users/<id>`` for events about that user. A
-  subtree's history is one key range: a page costs O(limit log n), whatever
-  the size of the log.
-* ``_by_actor``: ``(actor, id)``, for "what did alice change".
+* ``_log``: ``STRIPES`` trees, the whole log, split by the id's random bits.
+  Every write appends here; one time-ordered tree would put concurrent
+  appends in the same last bucket (BTrees merge concurrent inserts into one
+  bucket, but not a bucket split under a concurrent insert), stripes put
+  them in different buckets. The whole log newest first is a merge.
+* ``_by_path``: path -> tree of the events filed under it: every group path
+  at or above the target, and ``/users/<id>`` for events about that user. A
+  subtree's history is one tree: a page costs O(limit log n), whatever the
+  size of the log.
+* ``_by_actor``: actor -> tree, for "what did alice change".
+
+Two processes drawing the same id in the same microsecond collide on insert,
+which ZODB reports as a conflict and pyramid_retry retries with a new id: an
+event is never overwritten.
 
 Paths are the paths at the time of the event: after a move a group's older
 events stay under its old path (the ``group.moved`` event is under both).
@@ -42,6 +47,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from BTrees.LOBTree import LOBTree
 from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 from pyramid.traversal import find_root
@@ -58,9 +64,8 @@ SECRET_FIELDS = frozenset({"password", "password_hash", "token", "digest", "secr
 SCAN_LIMIT = 10_000
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ID_LENGTH = 22
-_LOWEST = "0" * _ID_LENGTH
-_HIGHEST = "f" * _ID_LENGTH
+_RANDOM_BITS = 11
+_HIGHEST = (1 << 63) - 1
 _stamp_lock = threading.Lock()
 _last_stamp = 0
 _MAX_STEP_BACK = 1_000_000  # microseconds
@@ -79,11 +84,11 @@ class Event(Persistent):
 
     @property
     def time(self) -> datetime:
-        return _EPOCH + timedelta(microseconds=int(self.id[:14], 16))
+        return _EPOCH + timedelta(microseconds=self.id >> _RANDOM_BITS)
 
     def as_dict(self) -> dict:
         return {
-            "id": self.id,
+            "id": public_id(self.id),
             "time": clock.rfc3339(self.time),
             "actor": self.actor,
             "action": self.action,
@@ -97,22 +102,22 @@ class History(Persistent):
     """The log and its two indexes (see the module docstring for the keys)."""
 
     def __init__(self) -> None:
-        self._log = OOBTree()
+        self._log = tuple(LOBTree() for _ in range(STRIPES))
         self._by_path = OOBTree()
         self._by_actor = OOBTree()
 
     def append(self, event: Event, paths: Iterable[str]) -> None:
-        self._log[(stripe_of(event.id), event.id)] = event
+        self._log[stripe_of(event.id)][event.id] = event
         for path in paths:
-            self._by_path[(path, event.id)] = event
-        self._by_actor[(event.actor, event.id)] = event
+            _tree(self._by_path, path)[event.id] = event
+        _tree(self._by_actor, event.actor)[event.id] = event
 
     def newest_first(
         self,
         *,
         path: str | None = None,
         actor: str | None = None,
-        before: str | None = None,
+        before: int | None = None,
         since: datetime | None = None,
     ) -> Iterator[Event]:
         """Events newest first, strictly older than the id ``before``, not older than ``since``.
@@ -120,27 +125,22 @@ class History(Persistent):
         Uses the path index when ``path`` is given, else the actor index when
         ``actor`` is, else the striped log; the caller filters the rest.
         """
-        high = _predecessor(before) if before else _HIGHEST
+        high = _HIGHEST if before is None else before - 1
         low = since_id(since)
-        if high is None:
-            return iter(())
         if path is not None:
-            return _descending(self._by_path, path, high, low)
+            return _descending(self._by_path.get(path), high, low)
         if actor is not None:
-            return _descending(self._by_actor, actor, high, low)
-        streams = [_descending(self._log, stripe, high, low) for stripe in range(STRIPES)]
+            return _descending(self._by_actor.get(actor), high, low)
+        streams = [_descending(tree, high, low) for tree in self._log]
         return heapq.merge(*streams, key=_event_id, reverse=True)
 
     def oldest_first(self, since: datetime | None = None) -> Iterator[Event]:
         """The whole log in time order (for exports): a merge of the stripes, streamed."""
         low = since_id(since)
-        streams = [
-            self._log.values(min=(stripe, low), max=(stripe, _HIGHEST)) for stripe in range(STRIPES)
-        ]
-        return heapq.merge(*streams, key=_event_id)
+        return heapq.merge(*(tree.values(min=low) for tree in self._log), key=_event_id)
 
     def __len__(self) -> int:
-        return len(self._log)
+        return sum(len(tree) for tree in self._log)
 
 
 def record(
@@ -202,8 +202,8 @@ def index_paths(*paths: str) -> set[str]:
     return keys
 
 
-def new_event_id() -> str:
-    """Time-ordered and unique: microseconds, then 32 random bits.
+def new_event_id() -> int:
+    """Time-ordered and unique: microseconds, then 11 random bits.
 
     Within a process the microseconds strictly increase across small steps
     back of the clock (under a second: NTP slews, two events in one
@@ -216,55 +216,61 @@ def new_event_id() -> str:
         if _last_stamp - _MAX_STEP_BACK < stamp <= _last_stamp:
             stamp = _last_stamp + 1
         _last_stamp = stamp
-    return f"{stamp:014x}{secrets.randbits(32):08x}"
+    return (stamp << _RANDOM_BITS) | secrets.randbits(_RANDOM_BITS)
 
 
-def is_event_id(value: str) -> bool:
-    return len(value) == _ID_LENGTH and all(c in "0123456789abcdef" for c in value)
+def public_id(event_id: int) -> str:
+    """An id as clients see it (and send back in cursors): 16 hex digits."""
+    return f"{event_id:016x}"
 
 
-def since_id(since: datetime | None) -> str:
+def parse_id(value: str) -> int | None:
+    """The id behind a public id, or None for anything this service did not issue."""
+    if len(value) != 16 or any(c not in "0123456789abcdef" for c in value):
+        return None
+    return int(value, 16)
+
+
+def since_id(since: datetime | None) -> int:
     """The lowest possible id of an event at or after ``since``."""
     if since is None:
-        return _LOWEST
-    stamp = max(0, (since - _EPOCH) // timedelta(microseconds=1))
-    return f"{stamp:014x}00000000"
+        return 0
+    return max(0, (since - _EPOCH) // timedelta(microseconds=1)) << _RANDOM_BITS
 
 
-def stripe_of(event_id: str) -> int:
-    return int(event_id[-8:], 16) % STRIPES
+def stripe_of(event_id: int) -> int:
+    return event_id % STRIPES
 
 
-def _event_id(event: Event) -> str:
+def _event_id(event: Event) -> int:
     return event.id
 
 
-def _predecessor(event_id: str) -> str | None:
-    """The id just below ``event_id`` in the id order (ids are fixed-width hex)."""
-    value = int(event_id, 16)
-    return None if value == 0 else f"{value - 1:0{_ID_LENGTH}x}"
+def _tree(index: OOBTree, key: str) -> LOBTree:
+    tree = index.get(key)
+    if tree is None:
+        tree = index[key] = LOBTree()
+    return tree
 
 
-def _descending(tree: OOBTree, head: Any, high: str, low: str) -> Iterator[Event]:
-    """Values under keys ``(head, id)`` with ``low <= id <= high``, highest id first.
+def _descending(tree: LOBTree | None, high: int, low: int) -> Iterator[Event]:
+    """Values with ``low <= id <= high``, highest id first.
 
     BTrees iterate forwards cheaply and backwards expensively, so each step is
     one ``maxKey`` probe: O(log n) per event, no scan.
     """
-    probe = (head, high)
-    floor = (head, low)
-    while True:
+    if tree is None:
+        return
+    probe = high
+    while probe >= low:
         try:
             key = tree.maxKey(probe)
         except ValueError:  # nothing at or below the probe
             return
-        if key < floor:
+        if key < low:
             return
         yield tree[key]
-        below = _predecessor(key[1])
-        if below is None:
-            return
-        probe = (head, below)
+        probe = key - 1
 
 
 def _clean(values: dict | None) -> dict | None:
@@ -303,9 +309,9 @@ def page(
     actor: str | None = None,
     action: str | None = None,
     since: datetime | None = None,
-    before: str | None = None,
+    before: int | None = None,
     scan_limit: int = SCAN_LIMIT,
-) -> tuple[list[Event], bool, str | None]:
+) -> tuple[list[Event], bool, int | None]:
     """A page of events newest first: ``(events, more, cursor key)``.
 
     Filters that no index serves are applied while scanning; a page looks at

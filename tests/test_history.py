@@ -394,6 +394,7 @@ def test_event_ids_order_within_a_microsecond_and_follow_a_corrected_clock():
         clock.set_clock(lambda: fixed)
         ids = [history.new_event_id() for _ in range(5)]
         assert ids == sorted(ids) and len(set(ids)) == 5
+        assert [history.parse_id(history.public_id(i)) for i in ids] == ids
         clock.set_clock(lambda: fixed - timedelta(days=365))
         corrected = history.new_event_id()
         assert history.Event(corrected, "", "", "", None, None).time.year == 2030

@@ -26,8 +26,9 @@ def event_body(request: Request, event: history.Event) -> dict:
 
 
 def history_page(request: Request, path: str | None, query: HistoryQuery) -> dict:
-    before = decode_cursor(query.cursor)
-    if before is not None and not history.is_event_id(before):
+    cursor = decode_cursor(query.cursor)
+    before = None if cursor is None else history.parse_id(cursor)
+    if cursor is not None and before is None:
         raise InvalidInput.field("cursor", "not a cursor this service issued")
     events, more, last = history.page(
         request.root.history,
@@ -39,7 +40,8 @@ def history_page(request: Request, path: str | None, query: HistoryQuery) -> dic
         before=before,
     )
     items = [event_body(request, event) for event in events]
-    return collection(request, items, more=more, last_key=last, query=query)
+    last_key = None if last is None else history.public_id(last)
+    return collection(request, items, more=more, last_key=last_key, query=query)
 
 
 @view_config(
