@@ -400,3 +400,43 @@ def test_event_ids_order_within_a_microsecond_and_follow_a_corrected_clock():
         assert history.Event(corrected, "", "", "", None, None).time.year == 2030
     finally:
         clock.set_clock(None)
+
+
+def test_concurrent_appends_merge_without_a_conflict(tmp_path):
+    """Two transactions that each record events commit one after the other, no retry.
+
+    (The first event of a new path or actor creates its tree: two transactions
+    doing that for the same key at once conflict once, and the retry succeeds.)
+    """
+    import transaction
+    from ZODB import DB
+    from ZODB.FileStorage import FileStorage
+
+    from membership.resources import Root
+
+    db = DB(FileStorage(str(tmp_path / "Data.fs")))
+    try:
+        with db.transaction() as conn:
+            conn.root()["r"] = Root()
+        with db.transaction() as conn:
+            conn.transaction_manager.get().user = "writer"
+            for n in range(40):  # some history, so the trees have real buckets
+                conn.root()["r"].groups.add_group(f"g{n}")
+        managers = [transaction.TransactionManager() for _ in range(2)]
+        conns = [db.open(transaction_manager=tm) for tm in managers]
+        for tm in managers:
+            tm.begin()
+        for n, (tm, conn) in enumerate(zip(managers, conns, strict=True)):
+            tm.get().user = "writer"  # one actor: both append to the same bucket of its tree
+            conn.root()["r"].groups[f"g{n}"].update(title=f"changed by {n}")
+        for tm in managers:
+            tm.commit()  # the second one resolves against the first
+        for conn in conns:
+            conn.close()
+        with db.transaction() as conn:
+            events = list(conn.root()["r"].history.newest_first())
+            assert [e.actor for e in events[:2]] == ["writer", "writer"]
+            assert {e.target for e in events[:2]} == {"/groups/g0", "/groups/g1"}
+            assert len(events) == 40 + 1 + 2  # the groups, admins, the two changes
+    finally:
+        db.close()
