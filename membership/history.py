@@ -5,13 +5,15 @@ every method that creates, changes, deletes or moves something, so views and
 console scripts are audited alike and a rolled-back transaction takes its
 events with it.
 
-Who the actor is: the ``user`` of the current ZODB transaction. pyramid_tm
-sets it to the authenticated user id on every write request
-(``tm.annotate_user``, on by default); console scripts set it to
+Who the actor is: the ``user`` of the current ZODB transaction, read here
+and nowhere else. For a web request the security policy sets it to the
+authenticated user id whenever a write asks for the identity
+(``security.credit_transaction``; pyramid_tm's ``tm.annotate_user`` does the
+same when on, but a deployment may turn that off); console scripts set it to
 ``system:<script name>`` (``scripts.common.transaction_as``). Anything else
-(the tree's own bootstrap, a bare transaction in a test) is ``system``. That
-is the one place the actor comes from, and the same string ZODB writes into
-its own transaction record, so ``fstail`` and the audit log agree.
+(the tree's own bootstrap, a bare transaction in a test) is ``system``. It is
+the same string ZODB writes into its own transaction record, so ``fstail``
+and the audit log agree.
 
 Storage: events are small persistent objects referenced from integer-keyed
 ``LOBTree`` s. An event id is a 63-bit integer that sorts by time: the

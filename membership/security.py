@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from pyramid.authorization import ACLHelper, Authenticated, Everyone
 from pyramid.request import Request
+from transaction.interfaces import NoTransaction
 
 from . import clock
 from .credentials import Credentials, token_digest
@@ -21,6 +22,7 @@ from .names import is_valid_name, parent_paths
 from .throttle import Limits, LoginThrottle, Throttled
 
 _IDENTITY = "membership.identity"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 AUTH_FAILED = "membership.auth_failed"
 THROTTLED = "membership.throttled"  # the Throttled refusal, when the login was not even tried
 
@@ -70,6 +72,8 @@ class SecurityPolicy:
         if cached is False:
             cached = self._authenticate(request)
             request.environ[_IDENTITY] = cached
+        if cached is not None and request.method not in _SAFE_METHODS:
+            credit_transaction(request, cached.userid)
         return cached
 
     def authenticated_userid(self, request: Request) -> str | None:
@@ -163,6 +167,25 @@ def _basic_credentials(value: str) -> tuple[str | None, str | None]:
         return None, None
     # Throttle keys: a non-slug is counted under one key, so junk cannot fill the table.
     return (userid if is_valid_name(userid) else "?invalid"), password
+
+
+def credit_transaction(request: Request, userid: str) -> None:
+    """Make ``userid`` the ``user`` of the request's transaction: the audit log's actor.
+
+    Done on every ``identity`` call of a write, not once: the identity is
+    cached in the environ, which pyramid_retry reuses for a retried attempt
+    with a new transaction. Independent of ``tm.annotate_user`` (which reads
+    the storage outside the exception views, so deployments may turn it off).
+    """
+    tm = getattr(request, "tm", None)
+    if tm is None:
+        return
+    try:
+        txn = tm.get()
+    except NoTransaction:
+        return
+    if txn.user != userid:
+        txn.user = userid
 
 
 def effective_principals(request: Request) -> list[str]:

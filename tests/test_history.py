@@ -440,3 +440,28 @@ def test_concurrent_appends_merge_without_a_conflict(tmp_path):
             assert len(events) == 40 + 1 + 2  # the groups, admins, the two changes
     finally:
         db.close()
+
+
+def test_the_actor_does_not_depend_on_pyramid_tm_annotating_the_user():
+    from webtest import TestApp
+
+    import membership
+    from membership.scripts.initialize import ensure_admin
+
+    from .conftest import TEST_SETTINGS
+    from .helpers import Api
+
+    app = membership.main({}, **{**TEST_SETTINGS, "tm.annotate_user": "false"})
+    db = app.registry._zodb_databases[""]
+    try:
+        with_root(db, lambda root: ensure_admin(root, ADMIN, app.registry.credentials, PASSWORD))
+        api = Api(TestApp(app))
+        api.user("erin")
+        api.patch("/users/erin", {"display_name": "Erin"}, as_="erin", status=200)
+        events = api.get("/history?limit=2", status=200).json["items"]
+        assert summary(events) == [
+            ("erin", "user.changed", "/users/erin"),
+            (ADMIN, "user.created", "/users/erin"),
+        ]
+    finally:
+        db.close()
