@@ -26,11 +26,15 @@ bytes, and a bucket is what every append rewrites.
   appends in the same last bucket (BTrees merge concurrent inserts into one
   bucket, but not a bucket split under a concurrent insert), stripes put
   them in different buckets. The whole log newest first is a merge.
-* ``_by_path``: path -> tree of the events filed under it: every group path
-  at or above the target, and ``/users/<id>`` for events about that user. A
-  subtree's history is one tree: a page costs O(limit log n), whatever the
-  size of the log.
-* ``_by_actor``: actor -> tree, for "what did alice change".
+* ``_by_path``: ``(path, stripe)`` -> tree of the events filed under it:
+  every group path at or above the target, and ``/users/<id>`` for events
+  about that user. A subtree's history is a merge of its few trees: a page
+  costs O(limit log n), whatever the size of the log. Group paths have
+  ``INDEX_STRIPES`` trees, because many requests change one busy group at
+  once; a user's path has one (changes to one user rarely run concurrently,
+  and a million users should not mean millions of mostly empty trees).
+* ``_by_actor``: ``(actor, stripe)`` -> tree, for "what did alice change"
+  (striped too: a service account may write from many workers at once).
 
 Two processes drawing the same id in the same microsecond collide on insert,
 which ZODB reports as a conflict and pyramid_retry retries with a new id: an
@@ -58,6 +62,7 @@ from transaction.interfaces import NoTransaction
 from . import clock
 
 STRIPES = 8
+INDEX_STRIPES = 4
 SYSTEM = "system"
 REDACTED = "[redacted]"
 #: Field names whose values never reach the log.
@@ -111,8 +116,8 @@ class History(Persistent):
     def append(self, event: Event, paths: Iterable[str]) -> None:
         self._log[stripe_of(event.id)][event.id] = event
         for path in paths:
-            _tree(self._by_path, path)[event.id] = event
-        _tree(self._by_actor, event.actor)[event.id] = event
+            _tree(self._by_path, path, _stripes_of_path(path), event.id)[event.id] = event
+        _tree(self._by_actor, event.actor, INDEX_STRIPES, event.id)[event.id] = event
 
     def newest_first(
         self,
@@ -130,10 +135,14 @@ class History(Persistent):
         high = _HIGHEST if before is None else before - 1
         low = since_id(since)
         if path is not None:
-            return _descending(self._by_path.get(path), high, low)
-        if actor is not None:
-            return _descending(self._by_actor.get(actor), high, low)
-        streams = [_descending(tree, high, low) for tree in self._log]
+            trees = _trees(self._by_path, path, _stripes_of_path(path))
+        elif actor is not None:
+            trees = _trees(self._by_actor, actor, INDEX_STRIPES)
+        else:
+            trees = self._log
+        streams = [_descending(tree, high, low) for tree in trees]
+        if len(streams) == 1:
+            return streams[0]
         return heapq.merge(*streams, key=_event_id, reverse=True)
 
     def oldest_first(self, since: datetime | None = None) -> Iterator[Event]:
@@ -248,11 +257,21 @@ def _event_id(event: Event) -> int:
     return event.id
 
 
-def _tree(index: OOBTree, key: str) -> LOBTree:
-    tree = index.get(key)
+def _stripes_of_path(path: str) -> int:
+    return 1 if path.startswith("/users/") else INDEX_STRIPES
+
+
+def _tree(index: OOBTree, key: str, stripes: int, event_id: int) -> LOBTree:
+    """The tree of ``key`` that ``event_id`` goes to, made on first use."""
+    slot = (key, event_id % stripes)
+    tree = index.get(slot)
     if tree is None:
-        tree = index[key] = LOBTree()
+        tree = index[slot] = LOBTree()
     return tree
+
+
+def _trees(index: OOBTree, key: str, stripes: int) -> list[LOBTree]:
+    return [tree for n in range(stripes) if (tree := index.get((key, n))) is not None]
 
 
 def _descending(tree: LOBTree | None, high: int, low: int) -> Iterator[Event]:
