@@ -390,3 +390,10 @@ class EventOut(BaseModel):
     before: dict | None
     after: dict | None
     links: dict
+
+
+class HistoryPage(BaseModel):
+    """``GET …/history``: a page of events, newest first."""
+
+    items: list[EventOut]
+    next: str | None = Field(None, description="the next page; absent on the last one")
