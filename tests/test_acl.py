@@ -398,3 +398,14 @@ def test_aces_naming_a_deleted_group_or_user_go_with_it(world):
     world.group(BACKEND)
     world.group(DB)
     assert world.get(f"{DB}/acl").json["entries"] == []
+
+
+def test_bodies_match_their_declared_schemas(world):
+    from membership.schemas import AclOut, PermissionsOut
+
+    put_acl(world, BACKEND, ace("Deny", "user:eng_member", "view"), status=200)
+    for path in ("/", "/users/bob", BACKEND, DB):
+        AclOut.model_validate(world.get(f"{path.rstrip('/')}/acl", status=200).json)
+        PermissionsOut.model_validate(
+            world.get(f"{path.rstrip('/')}/permissions?principal=user:eng_member").json
+        )

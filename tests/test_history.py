@@ -467,3 +467,12 @@ def test_the_actor_does_not_depend_on_pyramid_tm_annotating_the_user():
         ]
     finally:
         db.close()
+
+
+def test_pages_match_the_declared_schema(tree):
+    from membership.schemas import HistoryPage
+
+    tree.patch("/users/bob", {"password": "another-password"}, status=200)
+    for path in ("", ENG, "/users/bob"):
+        page = HistoryPage.model_validate(tree.get(f"{path}/history?limit=1", status=200).json)
+        assert page.items and page.next
