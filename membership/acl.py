@@ -29,7 +29,7 @@ from pyramid.request import Request
 from pyramid.traversal import resource_path
 
 from .exceptions import FieldError, InvalidInput, MembershipError, Refused
-from .names import is_valid_name
+from .names import is_valid_name, parent_paths
 from .permissions import ADMINS_PATH, ROLES, Permission
 from .resources import Node, Root, ace_dict, group_at
 from .schemas import AceIn
@@ -161,8 +161,13 @@ def explain(node, principals: Iterable[str]) -> list[dict]:
 
 
 def principals_of(root: Root, principal: str) -> list[str]:
-    """What a principal carries when asked about: a user's real principals, else the
-    principal with the system ones every caller has."""
+    """What a principal carries when asked about.
+
+    ``user:<id>``: that user's real principals. ``group:<path>[#role]``: what
+    any such member carries, as ``security.principals_for`` computes it (the
+    group's principal and every group above it: membership flows up).
+    Otherwise the principal with the system ones every caller has.
+    """
     problem = principal_problem(root, principal)
     if problem:
         raise InvalidInput.field("principal", problem)
@@ -170,7 +175,11 @@ def principals_of(root: Root, principal: str) -> list[str]:
         return principals_for(root, principal[len("user:") :])
     if principal == Everyone:
         return [Everyone]
-    return list(dict.fromkeys([Everyone, Authenticated, principal]))
+    carried = [Everyone, Authenticated, principal]
+    if principal.startswith("group:"):
+        path = principal[len("group:") :].partition("#")[0]
+        carried += [f"group:{each}" for each in (path, *parent_paths(path))]
+    return list(dict.fromkeys(carried))
 
 
 def granted(old: Iterable[Ace], new: Iterable[Ace]) -> list[tuple[Ace, str]]:

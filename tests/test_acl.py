@@ -331,6 +331,11 @@ def test_explains_group_and_system_principals(world):
     assert explain_as(world, "/groups/ops", "system.Everyone").json["allowed"] == []
     body = explain_as(world, DB, f"group:{BACKEND}%23manager").json
     assert body["allowed"] == ["view", "manage-members", "create-group"]
+    # a member of backend is a member of eng: it may view eng, not manage it
+    body = explain_as(world, ENG, f"group:{BACKEND}%23manager").json
+    assert body["principals"][-2:] == [f"group:{BACKEND}", f"group:{ENG}"]
+    assert body["allowed"] == ["view"]
+    assert decisions(body)["view"]["decided_by"]["principal"] == f"group:{ENG}"
 
 
 def test_who_may_ask(world):
