@@ -145,6 +145,23 @@ def test_acknowledged_write_survives_kill_9(server):
     assert server.call("GET", "/groups/durable", None, admin)[0] == 200
 
 
+def test_acl_change_and_its_event_survive_kill_9(server):
+    admin = ("admin", ADMIN_PASSWORD)
+    assert server.call("POST", "/groups", {"name": "open"}, admin)[0] == 201
+    entry = {"action": "Allow", "principal": "system.Authenticated", "permissions": ["view"]}
+    status, _, body = server.call("PUT", "/groups/open/acl", {"entries": [entry]}, admin)
+    assert status == 200 and body["entries"] == [entry]
+    server.kill(signal.SIGKILL)
+    server.start()
+    assert server.call("GET", "/groups/open/acl", None, admin)[2]["entries"] == [entry]
+    status, _, page = server.call("GET", "/groups/open/history", None, admin)
+    assert status == 200
+    assert [(e["actor"], e["action"]) for e in page["items"]] == [
+        ("admin", "acl.changed"),
+        ("admin", "group.created"),
+    ]
+
+
 def test_initialize_is_idempotent(server, tmp_path):
     env = {**os.environ, "MEMBERSHIP_ADMIN_PASSWORD": "another-password"}
     server.kill(signal.SIGTERM)
