@@ -476,3 +476,19 @@ def test_pages_match_the_declared_schema(tree):
     for path in ("", ENG, "/users/bob"):
         page = HistoryPage.model_validate(tree.get(f"{path}/history?limit=1", status=200).json)
         assert page.items and page.next
+
+
+def test_a_tree_from_before_the_log_gets_one_at_startup(app):
+    from membership.db import bootstrap
+
+    db = app.registry._zodb_databases[""]
+
+    def make_it_old(root):
+        del root.history, root.acl_nodes  # back to the class defaults: None
+
+    with_root(db, make_it_old)
+    assert with_root(db, lambda root: root.history) is None
+    assert bootstrap(db) is False  # not created: upgraded
+    assert with_root(db, lambda root: (len(root.history), len(root.acl_nodes))) == (0, 0)
+    with_root(db, lambda root: root.groups.add_group("after"))
+    assert with_root(db, lambda root: next(root.history.newest_first()).target) == "/groups/after"
