@@ -78,6 +78,13 @@ def test_effective_listing_at_depth_in_check_order(world):
     assert body["effective"][-1]["permissions"] == ["*"]
 
 
+def test_nodes_link_to_their_acl_and_history(world):
+    for path in ("/", "/users/bob", BACKEND):
+        links = world.get(path, status=200).json["links"]
+        base = "http://localhost" + path.rstrip("/")
+        assert (links["acl"], links["history"]) == (f"{base}/acl", f"{base}/history")
+
+
 def test_root_and_user_acls(world):
     root = world.get("/acl", status=200).json
     assert root["builtin"] == [ace("Allow", "group:/groups/admins", "*")]

@@ -62,8 +62,8 @@ def get_acl(context, request: Request) -> dict:
 @on_acl_nodes(name="acl", request_method="PUT", permission=Permission.MANAGE_ACL)
 def put_acl(context, request: Request) -> dict:
     """Replace the local ACEs (built-in ones stay whatever is sent)."""
+    data = read_acl_body(request, AclPut)  # malformed is a 400, whatever If-Match says
     check_if_match(request, acl_body(request, context))
-    data = read_acl_body(request, AclPut)
     new = acl.parse_entries(request.root, data.entries, "entries")
     positions = {acl.same_ace_key(ace): i for i, ace in enumerate(new)}
 
@@ -79,8 +79,8 @@ def put_acl(context, request: Request) -> dict:
 @on_acl_nodes(name="acl", request_method="PATCH", permission=Permission.MANAGE_ACL)
 def patch_acl(context, request: Request) -> dict:
     """``{"remove": [ACE…], "add": [ACE…]}``: removals (exact matches) first, then additions."""
-    check_if_match(request, acl_body(request, context))
     data = read_acl_body(request, AclPatch)
+    check_if_match(request, acl_body(request, context))
     if not data.add and not data.remove:
         raise InvalidInput.field("body", "give ACEs to add and/or remove")
     add = acl.parse_entries(request.root, data.add, "add")

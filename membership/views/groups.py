@@ -26,6 +26,8 @@ def group_body(request: Request, group: Group) -> dict:
         "self": url(request, path),
         "members": url(request, path, "members"),
         "groups": url(request, path, "groups"),
+        "acl": url(request, path, "acl"),
+        "history": url(request, path, "history"),
     }
     if isinstance(parent, Group):
         links["parent"] = url(request, parent)

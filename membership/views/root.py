@@ -39,5 +39,7 @@ def service_document(context: Root, request) -> dict:
             "self": url(request, "/"),
             "users": url(request, "/users"),
             "groups": url(request, "/groups"),
+            "acl": url(request, "/acl"),
+            "history": url(request, "/history"),
         },
     }

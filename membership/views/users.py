@@ -33,6 +33,8 @@ def user_body(request: Request, user: User) -> dict:
             "self": url(request, user),
             "groups": url(request, user, "groups"),
             "tokens": url(request, user, "tokens"),
+            "acl": url(request, user, "acl"),
+            "history": url(request, user, "history"),
         },
     }
 
