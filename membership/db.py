@@ -55,13 +55,16 @@ def bootstrap(db: DB) -> bool:
     tm = transaction.TransactionManager()
     conn = db.open(transaction_manager=tm)
     try:
-        with tm:
-            zodb_root = conn.root()
-            if ROOT_KEY in zodb_root:
-                upgrade(zodb_root[ROOT_KEY])
-                return False
-            zodb_root[ROOT_KEY] = Root()
-        return True
+        for attempt in tm.attempts(3):  # workers starting together may race; the loser re-reads
+            with attempt:
+                zodb_root = conn.root()
+                if ROOT_KEY in zodb_root:
+                    upgrade(zodb_root[ROOT_KEY])
+                    created = False
+                else:
+                    zodb_root[ROOT_KEY] = Root()
+                    created = True
+        return created
     finally:
         conn.close()
 
