@@ -275,7 +275,54 @@ OPERATIONS: dict[tuple[type, str, str], Operation] = {
     ),
 }
 
+
 #: Views on ``NonMember`` answer on the same URLs as ``Membership``.
+def _acl_and_history_operations() -> dict:
+    """The same ACL, permissions and history views sit on the root, groups and users."""
+    operations = {}
+    for context in (Root, Group, User):
+        operations[(context, "acl", "GET")] = Operation(
+            "get{label}Acl",
+            "This node's local ACEs, its built-in ones, and every ACE that applies here",
+            response=schemas.AclOut,
+            errors=GET_ERRORS,
+        )
+        operations[(context, "acl", "PUT")] = Operation(
+            "replace{label}Acl",
+            "Replace this node's local ACEs (built-in ones stay)",
+            response=schemas.AclOut,
+            body=schemas.AclPut,
+            errors=(*WRITE_ERRORS, 409, 412),
+            if_match=True,
+        )
+        operations[(context, "acl", "PATCH")] = Operation(
+            "patch{label}Acl",
+            "Remove some local ACEs (exact matches), then append others",
+            response=schemas.AclOut,
+            body=schemas.AclPatch,
+            errors=(*WRITE_ERRORS, 409, 412),
+            if_match=True,
+        )
+        operations[(context, "permissions", "GET")] = Operation(
+            "explain{label}Permissions",
+            "Which permissions a principal has here, and the ACE that decided each",
+            response=schemas.PermissionsOut,
+            query=schemas.PermissionsQuery,
+            errors=GET_ERRORS,
+        )
+        operations[(context, "history", "GET")] = Operation(
+            "list{label}History",
+            "Audit events, newest first (?actor=, ?action=, ?since=)",
+            response=schemas.HistoryPage,
+            query=schemas.RootHistoryQuery if context is Root else schemas.HistoryQuery,
+            errors=GET_ERRORS,
+            headers=("Link",),
+        )
+    return operations
+
+
+OPERATIONS.update(_acl_and_history_operations())
+
 ALIASES = {NonMember: Membership}
 
 #: Answers any request may get, whatever the operation.

@@ -39,7 +39,7 @@ def world(api):
 
 
 def put_acl(api, path, *entries, as_=ADMIN, **kw):
-    return api.put(f"{path}/acl", {"entries": list(entries)}, as_=as_, **kw)
+    return api.put(f"{path.rstrip('/')}/acl", {"entries": list(entries)}, as_=as_, **kw)
 
 
 # Listing

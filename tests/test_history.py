@@ -113,7 +113,7 @@ def test_an_unchanged_patch_records_nothing(tree):
             "PATCH",
             f"{ENG}/members",
             [{"op": "add", "user": "bob"}, {"op": "add", "user": "ghost"}],
-            400,
+            422,
         ),
         ("DELETE", "/groups/admins", None, 409),
         ("PUT", f"{ENG}/acl", {"entries": [{**_ace("bob"), "principal": "user:ghost"}]}, 400),
