@@ -6,12 +6,14 @@ one pass in Rust (malformed, non-UTF-8 and absurdly deep input included) and
 emits JSON Schema 2020-12, which OpenAPI 3.1 uses as is.
 """
 
+import re
 from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -355,16 +357,36 @@ class PermissionsOut(BaseModel):
 # Audit history (``/history``, ``/groups/{g}/history``, ``/users/{id}/history``).
 
 
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def _rfc3339_text(value: object) -> object:
+    """Query strings arrive as text; only an RFC 3339 date-time is one (not ``0.5``)."""
+    if isinstance(value, str) and not _RFC3339.match(value):
+        raise ValueError("must be an RFC 3339 date-time, e.g. 2026-11-24T12:00:00Z")
+    return value
+
+
+QueryDateTime = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
+
+
 class HistoryQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     limit: int = Field(100, ge=1, le=1000)
     cursor: Annotated[str, StringConstraints(max_length=512)] | None = None
-    actor: Annotated[str, StringConstraints(max_length=200)] | None = None
+    actor: (
+        Annotated[
+            str,
+            StringConstraints(pattern=r"^[a-z0-9][a-z0-9._:-]{0,199}$"),
+            Field(description="a user id, or system:<script> for console scripts"),
+        ]
+        | None
+    ) = None
     action: Annotated[str, StringConstraints(pattern=r"^[a-z]+(\.[a-z]+)?$")] | None = Field(
         None, description="an action (membership.created) or a kind (membership)"
     )
-    since: AwareDatetime | None = Field(None, description="only events at or after this time")
+    since: QueryDateTime | None = Field(None, description="only events at or after this time")
 
 
 class RootHistoryQuery(HistoryQuery):

@@ -492,3 +492,11 @@ def test_a_tree_from_before_the_log_gets_one_at_startup(app):
     assert with_root(db, lambda root: (len(root.history), len(root.acl_nodes))) == (0, 0)
     with_root(db, lambda root: root.groups.add_group("after"))
     assert with_root(db, lambda root: next(root.history.newest_first()).target) == "/groups/after"
+
+
+def test_since_takes_only_an_rfc3339_time(tree):
+    """Found by schemathesis: ``?since=0.5`` was read as a Unix timestamp."""
+    res = tree.get("/history?since=0.5")
+    assert res.status_int == 400
+    assert res.json["errors"][0]["field"] == "since"
+    assert tree.get("/history?since=2026-01-01T00:00:00Z").status_int == 200
