@@ -30,6 +30,7 @@ def main(global_config: dict, **settings) -> Router:
     settings.setdefault("retry.activate_hook", "membership.tweens.retry_attempts")
     with Configurator(settings=settings, root_factory=root_factory) as config:
         config.include("pyramid_tm")
+        config.include(".request")
         config.include("pyramid_retry")
         config.include("pyramid_zodbconn")
         config.add_renderer("json", JSONRenderer)

@@ -81,13 +81,15 @@ def _from_validation(exc: ValidationError, where: str, status: int | None = None
 
 def url(request: Request, resource_or_path: Any, *suffix: str, query: dict | None = None) -> str:
     """Absolute URL of a resource (no trailing slash), optionally of a child or view."""
-    path = (
-        resource_or_path if isinstance(resource_or_path, str) else resource_path(resource_or_path)
-    )
-    base = request.application_url + path.rstrip("/")
+    if isinstance(resource_or_path, str):
+        path = resource_or_path
+    else:
+        path = getattr(resource_or_path, "path", None) or resource_path(resource_or_path)
+    root_url = getattr(request, "base_url", None) or request.application_url
+    base = root_url + path.rstrip("/")
     for part in suffix:
         base += "/" + part
-    if base == request.application_url:
+    if base == root_url:
         base += "/"
     if query:
         base += "?" + urlencode(query)

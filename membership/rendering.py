@@ -41,8 +41,12 @@ class JSONRenderer:
         request = system.get("request")
         if request is not None:
             response = request.response
-            response.content_type = "application/json"
+            response.headerlist[:] = [
+                (name, value) for name, value in response.headerlist if name != "Content-Type"
+            ]
+            response.headerlist.append(("Content-Type", "application/json"))
             if request.method in ("GET", "HEAD") and response.status_int == 200:
-                response.etag = etag_for(body)
-                response.conditional_response = True
+                response.headerlist.append(("ETag", f'"{etag_for(body)}"'))
+                if "HTTP_IF_NONE_MATCH" in request.environ:
+                    response.conditional_response = True
         return body

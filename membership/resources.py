@@ -25,7 +25,7 @@ from BTrees.Length import Length
 from BTrees.OOBTree import OOBTree, OOTreeSet
 from persistent import Persistent
 from pyramid.authorization import ALL_PERMISSIONS, Allow
-from pyramid.traversal import find_root, resource_path
+from pyramid.traversal import find_root
 
 from . import clock
 from .exceptions import AlreadyExists, FieldError, InvalidInput, NotFoundError, Refused
@@ -54,7 +54,14 @@ class Node(Persistent):
 
     @property
     def path(self) -> str:
-        return resource_path(self)
+        """Canonical path, e.g. ``/groups/eng/groups/backend``. Names are slugs, so no
+        quoting is needed (``resource_path`` quotes each segment; this runs per ACL check)."""
+        names = []
+        node = self
+        while node is not None and node.__name__:
+            names.append(node.__name__)
+            node = node.__parent__
+        return "/" + "/".join(reversed(names))
 
     def set_local_acl(self, aces: Iterable[tuple]) -> None:
         """The one way local ACEs change: a new tuple, the registry, one ``acl.changed`` event.

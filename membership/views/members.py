@@ -158,7 +158,7 @@ class MembershipView:
             group_path = membership.__parent__.group.path
             raise not_a_member(self.request, membership.user, group_path)
         body = membership_body(self.request, membership)
-        if read_query(self.request, MemberCheckQuery).effective:
+        if self.request.GET and read_query(self.request, MemberCheckQuery).effective:
             body["direct"] = True
         return body
 
