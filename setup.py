@@ -32,8 +32,10 @@ extras_require = {
         "httpie",
         "pyramid_debugtoolbar",
     ],
-    "zeo": ["ZEO"],
-    "relstorage": ["RelStorage[postgresql]", "psycopg2-binary"],
+    # Each shared storage comes with gunicorn: production.ini runs several
+    # worker processes on it (gunicorn --paste production.ini -c gunicorn.conf.py).
+    "zeo": ["ZEO", "gunicorn"],
+    "relstorage": ["RelStorage[postgresql]", "psycopg2-binary", "gunicorn"],
     "bench": ["matplotlib"],
 }
 
