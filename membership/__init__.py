@@ -7,6 +7,7 @@ from pyramid.router import Router
 
 from .db import bootstrap, root_factory
 from .rendering import JSONRenderer
+from .storage import require_read_your_writes
 
 #: Environment variables that override ini settings, so one ini serves many deployments.
 ENVIRONMENT_OVERRIDES = {"MEMBERSHIP_ZODB_URI": "zodbconn.uri"}
@@ -38,5 +39,7 @@ def main(global_config: dict, **settings) -> Router:
         config.include(".tweens")
         config.scan(".views")
         config.scan(".errors")
+        for db in config.registry._zodb_databases.values():
+            require_read_your_writes(db)
         bootstrap(config.registry._zodb_databases[""])
     return config.make_wsgi_app()

@@ -1,0 +1,33 @@
+"""What the app needs from a storage shared by several processes.
+
+A change made through one worker must be visible on the very next request to
+any other worker. RelStorage polls the database when a transaction begins, so
+it gives that for free. A ZEO client learns of other clients' commits from
+invalidation messages the server pushes asynchronously: a request that begins
+before the message arrives reads the old state. ZEO's ``server_sync`` closes
+that window with one round trip to the server when a transaction begins
+(every invalidation sent before the reply has been applied by then). zodburi's
+``zeo://`` URIs cannot set it, so the app sets it on every ZEO client storage
+it opens, whatever the URI said.
+"""
+
+from ZODB import DB
+
+
+def require_read_your_writes(db: DB) -> None:
+    """Make a transaction begun on ``db`` see every commit that came before it."""
+    storage = db.storage
+    if not hasattr(storage, "server_sync"):  # not a ZEO ClientStorage
+        return
+    if not storage.server_sync:
+        storage.server_sync = True
+        # ClientStorage binds sync to ping when it (re)connects with
+        # server_sync set; bind it now if it is connected already.
+        ping = getattr(storage, "ping", None)
+        if ping is not None:
+            storage.sync = ping
+        # A connection captures its storage's sync when it is created; drop
+        # those made before (ZODB.DB makes one to check the root) so that
+        # every connection handed to a request pings.
+        db.pool.clear()
+        db.historical_pool.clear()
