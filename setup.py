@@ -59,6 +59,7 @@ setup(
             "purge_expired_memberships = membership.scripts.purge:main",
             "import_members = membership.scripts.import_members:main",
             "export_history = membership.scripts.export_history:main",
+            "pack_membership_db = membership.scripts.pack:main",
         ],
     },
 )
