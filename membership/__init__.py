@@ -7,7 +7,6 @@ from pyramid.router import Router
 
 from .db import bootstrap, root_factory
 from .rendering import JSONRenderer
-from .storage import require_read_your_writes
 
 #: Environment variables that override ini settings, so one ini serves many deployments.
 ENVIRONMENT_OVERRIDES = {"MEMBERSHIP_ZODB_URI": "zodbconn.uri"}
@@ -34,12 +33,11 @@ def main(global_config: dict, **settings) -> Router:
         config.include(".request")
         config.include("pyramid_retry")
         config.include("pyramid_zodbconn")
+        config.include(".storage")
         config.add_renderer("json", JSONRenderer)
         config.include(".security")
         config.include(".tweens")
         config.scan(".views")
         config.scan(".errors")
-        for db in config.registry._zodb_databases.values():
-            require_read_your_writes(db)
         bootstrap(config.registry._zodb_databases[""])
     return config.make_wsgi_app()

@@ -1,5 +1,10 @@
 """What the app needs from a storage shared by several processes.
 
+Included by ``main()`` right after pyramid_zodbconn (``config.include``).
+
+Read your writes
+----------------
+
 A change made through one worker must be visible on the very next request to
 any other worker. RelStorage polls the database when a transaction begins, so
 it gives that for free. A ZEO client learns of other clients' commits from
@@ -9,9 +14,38 @@ that window with one round trip to the server when a transaction begins
 (every invalidation sent before the reply has been applied by then). zodburi's
 ``zeo://`` URIs cannot set it, so the app sets it on every ZEO client storage
 it opens, whatever the URI said.
+
+Back off before a retry
+-----------------------
+pyramid_retry replays a conflicted request at once. Writers that collided
+then collide again, and RelStorage refuses a row lock that another commit
+holds at once (``lock_not_available``), so a burst of writers to one group
+can use up every attempt in milliseconds. Before each replay the request
+waits a random time below an exponentially growing bound ("full jitter"),
+which spreads the writers out.
 """
 
+import random
+import time
+
+from pyramid_retry import IBeforeRetry
 from ZODB import DB
+
+#: Upper bound of the wait before the first replay, in seconds; doubles per attempt.
+BACKOFF_FIRST = 0.01
+#: The bound never grows past this.
+BACKOFF_MAX = 0.5
+
+
+def includeme(config) -> None:
+    for db in config.registry._zodb_databases.values():
+        require_read_your_writes(db)
+    config.add_subscriber(back_off_before_retry, IBeforeRetry)
+
+
+def back_off_before_retry(event) -> None:
+    attempt = event.environ.get("retry.attempt", 0)
+    time.sleep(random.uniform(0, min(BACKOFF_MAX, BACKOFF_FIRST * 2**attempt)))  # noqa: S311
 
 
 def require_read_your_writes(db: DB) -> None:
