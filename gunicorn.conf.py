@@ -11,16 +11,19 @@ import os
 # Where to listen. Put a reverse proxy (TLS, buffering) in front for the world.
 bind = os.environ.get("MEMBERSHIP_BIND", "127.0.0.1:6543")
 
-# Worker processes. Each has its own ZODB connection pool and object cache and
+# Worker processes. Each has its own ZODB connection and object cache and
 # talks to the shared storage (ZEO or PostgreSQL); the storage, not gunicorn,
 # keeps them consistent. Python runs one request at a time per process, so
-# processes, not threads, add throughput: about one per core.
-workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
+# processes, not threads, add throughput: one or two per core.
+workers = int(os.environ.get("WEB_CONCURRENCY", 2 * multiprocessing.cpu_count()))
 
-# A few threads per worker keep keep-alive connections and slow clients from
-# blocking a worker; each thread gets its own ZODB connection from the pool.
+# gthread keeps idle keep-alive connections in a poller, so one thread per
+# worker does not make a slow client block it. More threads per worker add
+# no CPU (the GIL) but do add concurrent writers: every concurrent write to
+# one group is a possible conflict and replay, and RelStorage refuses a
+# contended row lock at once. One thread per worker, more workers instead.
 worker_class = "gthread"
-threads = int(os.environ.get("MEMBERSHIP_THREADS", "4"))
+threads = int(os.environ.get("MEMBERSHIP_THREADS", "1"))
 
 # Never load the app in the master: a ZEO client or a PostgreSQL connection
 # opened before fork would be shared by every worker. Each worker opens its own.
