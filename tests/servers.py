@@ -469,6 +469,33 @@ def expect(reply: Reply, *statuses: int) -> Reply:
     return reply
 
 
+def _without_links(value):
+    if isinstance(value, dict):
+        return {k: _without_links(v) for k, v in value.items() if k not in ("links", "next")}
+    if isinstance(value, list):
+        return [_without_links(v) for v in value]
+    return value
+
+
+def dump_tree(client: Client) -> dict:
+    """Everything an admin can read through the API, without links (they name the server).
+
+    Users, every group (recursively) with its members, and every user's
+    groups as the user -> groups index answers them.
+    """
+    users = {u["id"]: u for u in client.collect("/users")}
+    groups: dict[str, dict] = {}
+    todo = ["/groups"]
+    while todo:
+        container = todo.pop()
+        for group in client.collect(container):
+            path = group["path"]
+            groups[path] = {"group": group, "members": client.collect(f"{path}/members")}
+            todo.append(f"{path}/groups")
+    user_groups = {uid: client.collect(f"/users/{uid}/groups") for uid in users}
+    return _without_links({"users": users, "groups": groups, "user_groups": user_groups})
+
+
 # --------------------------------------------------------------------------
 # verifying a FileStorage offline
 
@@ -537,6 +564,18 @@ def reachable_records(storage) -> dict[bytes, tuple[bytes, bytes]]:
         records[oid] = (data, serial)
         todo.extend(referencesf(data))
     return records
+
+
+def storage_records(uri: str) -> dict[bytes, tuple[bytes, bytes]]:
+    """``reachable_records`` of the storage at ``uri`` (opened read-only by the caller's URI)."""
+    import zodburi
+
+    factory, _ = zodburi.resolve_uri(uri)
+    storage = factory()
+    try:
+        return reachable_records(storage)
+    finally:
+        storage.close()
 
 
 # --------------------------------------------------------------------------
