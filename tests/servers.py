@@ -496,6 +496,16 @@ def dump_tree(client: Client) -> dict:
     return _without_links({"users": users, "groups": groups, "user_groups": user_groups})
 
 
+def assert_same_tree(actual: dict, expected: dict) -> None:
+    """``dump_tree`` results are equal; on failure, say first which names differ."""
+    for part in ("users", "groups", "user_groups"):
+        extra = sorted(set(actual[part]) - set(expected[part]))[:10]
+        missing = sorted(set(expected[part]) - set(actual[part]))[:10]
+        assert not extra and not missing, f"{part}: extra {extra}, missing {missing}"
+        for key, value in expected[part].items():
+            assert actual[part][key] == value, f"{part}[{key!r}]"
+
+
 # --------------------------------------------------------------------------
 # verifying a FileStorage offline
 

@@ -20,6 +20,7 @@ from .servers import (
     RELSTORAGE_CONF,
     AppServer,
     admin_token,
+    assert_same_tree,
     dump_tree,
     expect,
     initialize_db,
@@ -105,7 +106,7 @@ def test_pg_dump_and_restore_give_back_the_same_tree(pg, cluster, tmp_path):
 
         with AppServer(tmp_path / "app", restored.relstorage_uri(keep_history="false")) as app:
             reader = app.client(token=cluster.token)
-            assert dump_tree(reader) == before
+            assert_same_tree(dump_tree(reader), before)
             expect(reader.get(f"/users/{group}-after"), 404)
             reader.close()
     client.close()
@@ -121,5 +122,5 @@ def test_pack_membership_db_packs_relstorage_online(cluster, tmp_path):
         "membership.scripts.pack", str(PRODUCTION_INI), "--days", "0", uri=cluster.uri, cwd=tmp_path
     )
     assert "packed postgres storage" in proc.stdout
-    assert dump_tree(client) == before
+    assert_same_tree(dump_tree(client), before)
     client.close()
