@@ -25,6 +25,9 @@ def main(global_config: dict, **settings) -> Router:
     settings = settings_with_environment(settings)
     settings.setdefault("tm.manager_hook", "pyramid_tm.explicit_manager")
     settings.setdefault("tm.activate_hook", "membership.tweens.needs_transaction")
+    # The audit actor is set by the security policy (security.credit_transaction);
+    # pyramid_tm's own annotation reads the storage outside the exception views.
+    settings.setdefault("tm.annotate_user", "false")
     settings.setdefault("retry.attempts", "3")
     # reads: one attempt; oversized bodies: one attempt, so the limit refuses them unread
     settings.setdefault("retry.activate_hook", "membership.tweens.retry_attempts")
