@@ -43,7 +43,7 @@ format: $(STAMP)
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache
 
-# --- Several processes (issue 6; docs/deployment.md) -------------------------
+# --- Several processes (issue 6; README.md, Deployment) -------------------------
 # `make zeo`: the ZEO server production.ini connects to (zeo.conf: 127.0.0.1:8100,
 # FileStorage var/zeo/Data.fs), run from the app's virtualenv in the foreground.
 .PHONY: zeo

@@ -1,4 +1,4 @@
-"""Backup and maintenance of a FileStorage behind ZEO, as docs/deployment.md describes.
+"""Backup and maintenance of a FileStorage behind ZEO, as README.md, Deployment describes.
 
 * ``repozo``: a full backup, then an incremental one, both online; a restore
   that is compared with the original object for object and through the API.
