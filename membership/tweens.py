@@ -26,6 +26,7 @@ from pyramid.response import Response
 from pyramid.tweens import INGRESS
 
 from .errors import logged_path, problem
+from .storage import back_off_before_retry
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("membership.access")
@@ -75,6 +76,8 @@ def request_tween_factory(handler, registry: Registry):
             request_id = incoming if _SANE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
             environ[REQUEST_ID] = request_id
         started = environ.setdefault("membership.started", time.perf_counter())  # 1st attempt
+        if environ.get("retry.attempt"):
+            back_off_before_retry(environ["retry.attempt"])
         try:
             response = handler(request)
         except Exception as exc:
