@@ -50,3 +50,8 @@ clean:
 zeo: $(STAMP)
 	mkdir -p var/zeo
 	$(BIN)/runzeo -C zeo.conf
+
+# --- Scale figures for a million-member group (issue 3; bench/scale.py) ----
+.PHONY: bench-scale
+bench-scale: $(STAMP)
+	$(BIN)/python -m bench.scale --members $${MEMBERS:-1000000}

@@ -28,6 +28,8 @@ def app_environment(config_uri: str) -> Iterator[dict]:
         yield env
     finally:
         env["closer"]()
+        for db in getattr(env["registry"], "_zodb_databases", {}).values():
+            db.close()  # releases a FileStorage's lock for whoever opens it next
 
 
 @contextmanager
