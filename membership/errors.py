@@ -54,6 +54,10 @@ def membership_error(exc: MembershipError, request) -> Response:
 
 @notfound_view_config()
 def not_found(exc: HTTPException, request) -> Response:
+    """404 (or 405 with ``Allow``) for those who may know; anonymous callers get the
+    same 401 whether or not something is there, so they cannot probe for names."""
+    if request.authenticated_userid is None:
+        return forbidden(exc, request)
     allowed = allowed_methods(request)
     if allowed and request.method not in allowed:
         return problem(

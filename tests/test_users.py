@@ -107,3 +107,22 @@ def test_etag_and_conditional_requests_on_user(api):
     ok = api.patch("/users/alice", {"display_name": "A"}, headers={"If-Match": etag})
     assert ok.status_int == 200
     assert api.delete("/users/alice", headers={"If-Match": etag}).status_int == 412
+
+
+def test_anonymous_callers_cannot_probe_for_names(api):
+    """Existing or not, anonymous gets the same 401: no user or group list by guessing."""
+    api.user("alice")
+    api.group("/groups/eng")
+    answers = [
+        api.request(method, path, as_=None)
+        for method, path in [
+            ("GET", "/users/alice"),
+            ("GET", "/users/nobody"),
+            ("GET", "/groups/eng"),
+            ("GET", "/groups/nothing/members"),
+            ("PUT", "/groups/eng"),
+            ("GET", "/no/such/thing"),
+        ]
+    ]
+    assert {res.status_int for res in answers} == {401}
+    assert len({res.text for res in answers}) == 1
