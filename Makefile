@@ -55,3 +55,25 @@ zeo: $(STAMP)
 .PHONY: bench-scale
 bench-scale: $(STAMP)
 	$(BIN)/python -m bench.scale --members $${MEMBERS:-1000000}
+# ---- benchmarks (issue 7) --------------------------------------------------
+# make bench        full run (1k / 100k / 1M members, 2 x 20 s per case), ~30 min
+# make bench-quick  1k / 100k members, 1 x 4 s per case, under 3 min
+# make bench-profile  the membership check under pyinstrument
+# Needs wrk (apt-get install wrk); Kinto is installed into var/bench/kinto-venv.
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): setup.py pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[bench]'
+	touch $@
+
+.PHONY: bench bench-quick bench-profile
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench.run
+
+bench-quick: $(BENCH_STAMP)
+	$(BIN)/python -m bench.run --quick
+
+bench-profile: $(BENCH_STAMP)
+	$(BIN)/python -m bench.profile
+# ---- end of benchmarks -----------------------------------------------------

@@ -36,7 +36,9 @@ extras_require = {
     # worker processes on it (gunicorn --paste production.ini -c gunicorn.conf.py).
     "zeo": ["ZEO", "gunicorn"],
     "relstorage": ["RelStorage[postgresql]", "psycopg2-binary", "gunicorn"],
-    "bench": ["matplotlib"],
+    # make bench: plots and the profiler. wrk comes from the OS (apt-get install wrk);
+    # Kinto, the peer, is installed by the bench into its own virtualenv.
+    "bench": ["matplotlib", "pyinstrument"],
 }
 
 setup(

@@ -1,0 +1,215 @@
+"""Membership itself: a database of a given size, its server, its cases.
+
+A deployment is a *server kind* (issue 6): ``KINDS`` maps a name to a class
+that writes the ini, runs the offline import against the storage, and starts
+whatever processes serve it behind one port. Only ``filestorage`` (one
+waitress process on FileStorage, as ``development.ini``) exists here; a ZEO
+kind with 1, 2 or 4 workers plugs in by implementing the same four methods
+(``ini``, ``import_members``, ``server``, ``describe``) and adding itself to
+``KINDS``. The cases do not change with the kind.
+"""
+
+import configparser
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from bench.client import Client, basic
+from bench.servers import BenchError, Server, free_port, write_ini
+
+REPO = Path(__file__).resolve().parent.parent
+ADMIN = "admin"
+GROUP = "/groups/g"
+POOL_GROUP = "/groups/pool"
+NESTED_USER = "nested"
+CHAINS, DEPTH = 10, 5  # NESTED_USER is in 10 chains of 5 nested groups: 50 groups
+
+
+def member(i: int) -> str:
+    return f"m{i:07d}"
+
+
+def pool_prefix(round_: int) -> str:
+    """Users that exist but are not in the group: what round ``round_`` adds and removes."""
+    return f"p{round_}-"
+
+
+def bin_path(name: str) -> str:
+    return str(Path(sys.executable).with_name(name))
+
+
+def import_command() -> list[str]:
+    """membership's ``import_members`` if installed, else the bench's stand-in."""
+    script = bin_path("import_members")
+    if Path(script).exists():
+        return [script]
+    return [sys.executable, "-m", "bench.load_members"]
+
+
+def app_settings(dev_ini: Path, data_fs: Path) -> dict[str, str]:
+    """``[app:main]`` of development.ini, on ``data_fs``, without dev-only tooling."""
+    parser = configparser.RawConfigParser()
+    parser.optionxform = str
+    settings = {"use": "egg:membership"}
+    if parser.read(dev_ini) and parser.has_section("app:main"):
+        settings = dict(parser.items("app:main"))
+    query = ""
+    uri = settings.get("zodbconn.uri", "")
+    if "?" in uri:
+        query = "?" + uri.split("?", 1)[1]
+    settings["zodbconn.uri"] = f"file://{data_fs}{query}"
+    includes = settings.get("pyramid.includes", "").split()
+    includes = [name for name in includes if name != "pyramid_debugtoolbar"]
+    settings["pyramid.includes"] = "\n    ".join(includes)
+    for key in (
+        "pyramid.reload_templates",
+        "pyramid.debug_authorization",
+        "pyramid.debug_notfound",
+    ):
+        if key in settings:
+            settings[key] = "false"
+    return settings
+
+
+class FileStorageKind:
+    """One waitress process serving a FileStorage: what development.ini deploys."""
+
+    name = "filestorage"
+
+    def __init__(self, workdir: Path, dev_ini: Path, server_settings: dict[str, str]):
+        self.workdir = workdir
+        self.port = free_port()
+        self.ini_path = write_ini(
+            workdir / "membership.ini",
+            app_settings(dev_ini, workdir / "Data.fs"),
+            server_settings,
+            self.port,
+        )
+
+    def ini(self) -> Path:
+        return self.ini_path
+
+    def import_members(self, group: str, ids: Iterable[str]) -> None:
+        """Bulk-load members with the server stopped (FileStorage is single-process)."""
+        with open(self.workdir / "import.log", "ab") as log:
+            proc = subprocess.Popen(
+                [*import_command(), str(self.ini_path), group, "-"],
+                stdin=subprocess.PIPE,
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            try:
+                for chunk in _chunks(ids, 10_000):
+                    proc.stdin.write(("\n".join(chunk) + "\n").encode())
+                proc.stdin.close()
+                code = proc.wait(timeout=3600)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+        if code != 0:
+            tail = (self.workdir / "import.log").read_text(errors="replace")[-2000:]
+            raise BenchError(f"import_members {group} failed ({code}):\n{tail}")
+
+    def server(self) -> Server:
+        return Server(
+            "membership",
+            [bin_path("pserve"), str(self.ini_path)],
+            self.port,
+            self.workdir / "membership.log",
+        )
+
+    def describe(self) -> str:
+        return "1 waitress process, FileStorage"
+
+
+KINDS = {FileStorageKind.name: FileStorageKind}
+
+
+def _chunks(items: Iterable[str], size: int):
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def initialize(kind) -> str:
+    """Create the tree and the admin; answer the admin password."""
+    password = secrets.token_urlsafe(16)
+    env = dict(os.environ, MEMBERSHIP_ADMIN_PASSWORD=password)
+    out = subprocess.run(
+        [bin_path("initialize_membership_db"), str(kind.ini()), "--admin", ADMIN],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise BenchError(f"initialize_membership_db failed:\n{out.stdout}{out.stderr}")
+    return password
+
+
+def create_structure(port: int, password: str) -> str:
+    """Groups, the nested user, and a token; answer the token."""
+    admin = Client(port, auth=basic(ADMIN, password))
+    token = admin.post(f"/users/{ADMIN}/tokens", {"name": "bench"})["token"]
+    client = Client(port, auth=f"Bearer {token}")
+    for name in (GROUP, POOL_GROUP):
+        client.post("/groups", {"name": name.rsplit("/", 1)[1]})
+    client.post("/users", {"id": NESTED_USER})
+    for chain in range(CHAINS):
+        path = "/groups"
+        for level in range(DEPTH):
+            name = f"n{chain}" if level == 0 else f"l{level}"
+            client.post(path, {"name": name})
+            path = f"{path}/{name}/groups"
+        deepest = path.removesuffix("/groups")
+        client.post(f"{deepest}/members", {"user": NESTED_USER, "role": "member"})
+    groups = client.get(f"/users/{NESTED_USER}/groups?limit=1000")["items"]
+    if len(groups) != CHAINS * DEPTH:
+        raise BenchError(f"{NESTED_USER} is in {len(groups)} groups, not {CHAINS * DEPTH}")
+    return token
+
+
+def late_cursor(client: Client, size: int) -> str:
+    """The cursor of a page about 90% of the way through the group, reached by
+    following ``next`` links (the cursor stays opaque)."""
+    target = size * 9 // 10
+    seen, cursor = 0, None
+    while seen < target:
+        query = {"limit": min(1000, target - seen)}
+        if cursor:
+            query["cursor"] = cursor
+        body = client.get(f"{GROUP}/members?{urlencode(query)}")
+        seen += len(body["items"])
+        if not body.get("next"):
+            raise BenchError(f"{GROUP}/members ended after {seen} members, not {size}")
+        cursor = parse_qs(urlsplit(body["next"]).query)["cursor"][0]
+    return cursor
+
+
+def members_with_prefix(client: Client, prefix: str) -> set[str]:
+    found, url = set(), f"{GROUP}/members?{urlencode({'prefix': prefix, 'limit': 1000})}"
+    while url:
+        body = client.get(url)
+        found.update(item["user"] for item in body["items"])
+        url = body.get("next")
+    return found
+
+
+def remove_all(client: Client, prefix: str) -> int:
+    """Take every ``prefix`` member out of the group again (set-up, not measured)."""
+    present = sorted(members_with_prefix(client, prefix))
+    for start in range(0, len(present), 1000):
+        ops = [{"op": "remove", "user": user} for user in present[start : start + 1000]]
+        client.request("PATCH", f"{GROUP}/members", ops, expect=(200, 204))
+    return len(present)

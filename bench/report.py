@@ -1,0 +1,347 @@
+"""Markdown tables and PNG plots from a results JSON.
+
+``python -m bench.report bench/results/<date>.json`` redraws them; ``bench.run``
+calls ``write`` at the end of every run.
+"""
+
+import json
+import re
+import sys
+from pathlib import Path
+
+README = Path(__file__).with_name("README.md")
+README_START = "<!-- bench:latest:start -->"
+README_END = "<!-- bench:latest:end -->"
+
+OUR_OPS = {
+    "check": "membership check",
+    "group": "group",
+    "page-first": "members, first page",
+    "page-late": "members, late page",
+    "user-groups": "user's groups (50, nested)",
+    "add": "add member",
+    "remove": "remove member",
+}
+KINTO_OPS = {
+    "group": "GET group record",
+    "user-groups": "groups?contains_members=",
+    "add": "PATCH add member",
+}
+# Our operation -> Kinto's equivalent (Kinto reads the whole record to check or page).
+PEER = {
+    "check": "group",
+    "group": "group",
+    "page-first": "group",
+    "page-late": "group",
+    "user-groups": "user-groups",
+    "add": "add",
+}
+
+
+class Results:
+    def __init__(self, data: dict):
+        self.data = data
+        self.rows = {(r["server"], r["op"], r["size"]): r for r in data["results"]}
+        self.sizes = sorted({r["size"] for r in data["results"] if r["size"]})
+
+    def median(self, server, op, size=None) -> dict | None:
+        row = self.rows.get((server, op, size))
+        return row["median"] if row else None
+
+    def rps(self, server, op, size=None) -> float | None:
+        median = self.median(server, op, size)
+        return median["rps"] if median else None
+
+
+def fmt(value, digits=0) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def ratio(a, b, digits=1) -> str:
+    if a is None or b is None:
+        return "-"
+    if b == 0:
+        return "∞ (peer completed no request)"
+    return f"{a / b:,.{digits}f}x"
+
+
+def percent(a, b) -> str:
+    return "-" if a is None or not b else f"{100 * a / b:.0f}%"
+
+
+def errors_cell(row) -> str:
+    if not row or not row["runs"]:
+        return "-"
+    total = sum(r["errors"] for r in row["runs"])
+    if not total:
+        return "0"
+    statuses = {}
+    for run in row["runs"]:
+        for status, n in run["statuses"].items():
+            if not status.startswith("2"):
+                statuses[status] = statuses.get(status, 0) + n
+        for kind, n in run["socket_errors"].items():
+            if n:
+                statuses[kind] = statuses.get(kind, 0) + n
+    return f"**{total}** ({', '.join(f'{k}: {v}' for k, v in sorted(statuses.items()))})"
+
+
+def markdown(data: dict, plots: list[str]) -> str:
+    res = Results(data)
+    m, s, settings = data["machine"], data["software"], data["settings"]
+    mode, load = settings["mode"], settings["load"]
+    lines = [
+        f"# membership benchmark, {data['date']} ({data['mode']} mode)",
+        "",
+        f"`{data['command']}` on {m.get('cpus')} CPU cores ({m.get('cpu_model', '?')}), "
+        f"{m.get('memory_gib', '?')} GiB, Python {m.get('python')}; "
+        f"took {data['elapsed_s'] / 60:.1f} min. "
+        f"wrk ({s['wrk']}), {load['connections']} connections, {load['threads']} wrk thread, "
+        f"{mode['duration']:g} s per run, {mode['runs']} run(s) per case, medians shown. "
+        f"Every server: waitress `threads = {settings['waitress'].get('threads', '?')}` "
+        f"(development.ini's `[server:main]`), logging at WARNING. "
+        f"membership {s['membership']}: {settings['kind']} "
+        f"Kinto {s.get('kinto') or '-'}: memory backends, basic auth.",
+        "",
+    ]
+    if data.get("failure"):
+        lines += [f"**The run stopped early: {data['failure']}**", ""]
+
+    bare, pyramid = res.rps("bare", "ceiling"), res.rps("pyramid", "ceiling")
+    lines += [
+        "## Ceiling",
+        "",
+        "| app | req/s | p50 ms | p99 ms | errors |",
+        "|---|--:|--:|--:|--:|",
+    ]
+    for server, label in (
+        ("bare", "bare WSGI, constant 60-byte JSON"),
+        ("pyramid", "minimal Pyramid: traversal + `__acl__` + token policy"),
+    ):
+        med = res.median(server, "ceiling")
+        row = res.rows.get((server, "ceiling", None))
+        lines.append(
+            f"| {label} | {fmt(med and med['rps'])} | {fmt(med and med['p50_ms'], 2)} "
+            f"| {fmt(med and med['p99_ms'], 2)} | {errors_cell(row)} |"
+        )
+
+    lines += [
+        "",
+        "## membership",
+        "",
+        "| case | members | req/s | p50 ms | p99 ms | % of bare WSGI | % of minimal Pyramid "
+        "| errors |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for op, label in OUR_OPS.items():
+        for size in res.sizes:
+            row = res.rows.get(("ours", op, size))
+            if not row:
+                continue
+            med = row["median"] or {}
+            rps = med.get("rps")
+            lines.append(
+                f"| {label} `{row['request']}` | {size:,} | {fmt(rps)} "
+                f"| {fmt(med.get('p50_ms'), 2)} | {fmt(med.get('p99_ms'), 2)} "
+                f"| {percent(rps, bare)} | {percent(rps, pyramid)} | {errors_cell(row)} |"
+            )
+
+    if any(r["server"] == "kinto" for r in data["results"]):
+        lines += [
+            "",
+            "## Kinto (the peer)",
+            "",
+            "| operation | members | req/s | p50 ms | p99 ms | errors |",
+            "|---|--:|--:|--:|--:|--:|",
+        ]
+        for op, label in KINTO_OPS.items():
+            for size in res.sizes:
+                row = res.rows.get(("kinto", op, size))
+                if not row:
+                    continue
+                med = row["median"] or {}
+                lines.append(
+                    f"| {label} `{row['request']}` | {size:,} | {fmt(med.get('rps'), 1)} "
+                    f"| {fmt(med.get('p50_ms'), 1)} | {fmt(med.get('p99_ms'), 1)} "
+                    f"| {errors_cell(row)} |"
+                )
+        lines += [
+            "",
+            "## membership / Kinto (throughput)",
+            "",
+            "| our operation | Kinto's equivalent | "
+            + " | ".join(f"{n:,}" for n in res.sizes)
+            + " |",
+            "|---|---|" + "--:|" * len(res.sizes),
+        ]
+        for op, peer in PEER.items():
+            cells = [ratio(res.rps("ours", op, n), res.rps("kinto", peer, n)) for n in res.sizes]
+            lines.append(f"| {OUR_OPS[op]} | {KINTO_OPS[peer]} | " + " | ".join(cells) + " |")
+
+    lines += ["", "## Targets (issue 7)", "", "| target | measured | met? |", "|---|--:|:-:|"]
+    lines += [f"| {t} | {v} | {ok} |" for t, v, ok in targets(res)]
+
+    notes = [
+        f"- {row['server']} {row['op']} ({row['size']:,}): {note}"
+        for row in data["results"]
+        for note in row["notes"]
+    ]
+    notes += [f"- skipped: {s}" for s in data.get("skipped", [])]
+    if notes:
+        lines += ["", "## Notes", "", *notes]
+    if plots:
+        lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
+    return "\n".join(lines) + "\n"
+
+
+def met(value, bound, at_least=True) -> str:
+    if value is None:
+        return "n/a"
+    return "yes" if (value >= bound if at_least else value <= bound) else "**no**"
+
+
+def quotient(a, b):
+    return a / b if a and b else None
+
+
+def targets(res: Results) -> list[tuple[str, str, str]]:
+    """The issue's targets, each with what this run measured."""
+    pyramid = res.rps("pyramid", "ceiling")
+    check = res.rps("ours", "check", 1_000)
+    rows = [
+        (
+            "check at 1,000 >= 60% of minimal Pyramid ACL view",
+            percent(check, pyramid),
+            met(quotient(check, pyramid), 0.6),
+        )
+    ]
+    for op, peer, size, bound in (
+        ("check", "group", 1_000, 3),
+        ("add", "add", 1_000, 3),
+        ("add", "add", 100_000, 30),
+    ):
+        a, b = res.rps("ours", op, size), res.rps("kinto", peer, size)
+        rows.append(
+            (
+                f"{OUR_OPS[op]} >= {bound}x Kinto {KINTO_OPS[peer]} at {size:,}",
+                ratio(a, b),
+                met(quotient(a, b), bound),
+            )
+        )
+    if 1_000_000 not in res.sizes:
+        rows.append(("1,000,000 within 1.5x of 1,000 (check/add/page)", "full mode only", "n/a"))
+        return rows
+    for op in ("check", "add", "page-first", "page-late"):
+        a, b = res.rps("ours", op, 1_000), res.rps("ours", op, 1_000_000)
+        rows.append(
+            (
+                f"{OUR_OPS[op]}: req/s at 1,000 / at 1,000,000 <= 1.5",
+                ratio(a, b, 2),
+                met(quotient(a, b), 1.5, at_least=False),
+            )
+        )
+    return rows
+
+
+def plot(data: dict, stem: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    res = Results(data)
+    written = []
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
+    panels = (
+        ("membership check", [("ours", "check", "membership check")]),
+        ("add member", [("ours", "add", "membership add")]),
+        (
+            "members page (limit=100)",
+            [("ours", "page-first", "membership first page"), ("ours", "page-late", "late page")],
+        ),
+    )
+    peers = {"membership check": "group", "add member": "add", "members page (limit=100)": "group"}
+    for ax, (title, series) in zip(axes, panels, strict=True):
+        colours = iter(["tab:blue", "tab:green", "tab:purple"])
+        kinto_op = peers[title]
+        series = [*series, ("kinto", kinto_op, f"Kinto {KINTO_OPS[kinto_op]}")]
+        for server, op, label in series:
+            colour = "tab:orange" if server == "kinto" else next(colours)
+            xs, p50, p99 = [], [], []
+            for size in res.sizes:
+                med = res.median(server, op, size)
+                if med:
+                    xs.append(size)
+                    p50.append(med["p50_ms"])
+                    p99.append(med["p99_ms"])
+            if xs:
+                ax.plot(xs, p50, "o-", color=colour, label=f"{label} p50")
+                ax.plot(xs, p99, "s--", color=colour, alpha=0.7, label=f"{label} p99")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("members in the group")
+        ax.set_ylabel("latency, ms (log)")
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"Latency vs group size, 16 connections ({data['date']}, {data['mode']})")
+    fig.tight_layout()
+    path = stem.with_name(stem.name + "-latency.png")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    written.append(path)
+
+    fig, ax = plt.subplots(figsize=(11, 5))
+    ops = [op for op in OUR_OPS if any(res.rps("ours", op, n) for n in res.sizes)]
+    width = 0.8 / max(1, len(res.sizes))
+    for i, size in enumerate(res.sizes):
+        values = [res.rps("ours", op, size) or 0 for op in ops]
+        xs = [j + (i - (len(res.sizes) - 1) / 2) * width for j in range(len(ops))]
+        ax.bar(xs, values, width, label=f"membership, {size:,} members")
+    for server, style, label in (
+        ("bare", ":", "bare WSGI"),
+        ("pyramid", "--", "minimal Pyramid ACL"),
+    ):
+        rps = res.rps(server, "ceiling")
+        if rps:
+            ax.axhline(rps, color="black", linestyle=style, label=f"{label}: {rps:,.0f} req/s")
+    ax.set_xticks(range(len(ops)), [OUR_OPS[op] for op in ops], rotation=20, ha="right")
+    ax.set_ylabel("requests/s (median)")
+    ax.set_title(f"Throughput against the ceiling ({data['date']}, {data['mode']})")
+    ax.legend(fontsize=8)
+    ax.grid(True, axis="y", alpha=0.3)
+    fig.tight_layout()
+    path = stem.with_name(stem.name + "-throughput.png")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    written.append(path)
+    return written
+
+
+def write(json_path: Path, update_readme: bool = False) -> list[Path]:
+    data = json.loads(json_path.read_text())
+    stem = json_path.with_suffix("")
+    pngs = plot(data, stem)
+    md = markdown(data, [p.name for p in pngs])
+    md_path = stem.with_suffix(".md")
+    md_path.write_text(md)
+    if update_readme and README.exists():
+        body = md.split("\n", 1)[1].replace("](" + stem.name, "](results/" + stem.name)
+        block = (
+            f"{README_START}\nLatest full run: [results/{md_path.name}](results/{md_path.name})\n"
+            f"{body}{README_END}"
+        )
+        text = README.read_text()
+        pattern = re.compile(re.escape(README_START) + ".*?" + re.escape(README_END), re.S)
+        if pattern.search(text):
+            README.write_text(pattern.sub(lambda _: block, text))
+    return [md_path, *pngs]
+
+
+if __name__ == "__main__":
+    for arg in sys.argv[1:]:
+        for path in write(Path(arg)):
+            print(path)
