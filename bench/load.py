@@ -1,6 +1,7 @@
 """Drive one measured run with wrk and read back what it saw."""
 
 import json
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ def wrk_path() -> str | None:
 
 def wrk_version() -> str:
     out = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
-    return (out.stdout or out.stderr).splitlines()[0].strip()
+    return " ".join((out.stdout or out.stderr).split()[:2])  # "wrk debian/4.1.0-3+b2"
 
 
 @dataclass
@@ -68,6 +69,7 @@ class RunResult:
     latency_ms: dict[str, float]
     statuses: dict[str, int]
     socket_errors: dict[str, int]
+    loadavg: float  # the machine's 1-minute load average just before the run
     ok: int = field(init=False)
     non_2xx: int = field(init=False)
 
@@ -76,17 +78,22 @@ class RunResult:
         self.non_2xx = sum(n for s, n in self.statuses.items() if not s.startswith("2"))
 
     @property
+    def ok_rps(self) -> float:
+        """2xx answers per second: what a run achieved, errors left out."""
+        return self.ok / self.seconds if self.seconds else 0.0
+
+    @property
     def errors(self) -> int:
         return self.non_2xx + sum(self.socket_errors.values())
 
 
 def run(port: int, request: Request, load: Load, duration: float | None = None) -> RunResult:
-    duration = load.duration if duration is None else duration
+    duration = max(1, round(load.duration if duration is None else duration))
     argv = [
         "wrk",
         f"-t{load.threads}",
         f"-c{load.connections}",
-        f"-d{duration:g}s",
+        f"-d{duration}s",
         f"--timeout={load.timeout:g}s",
         "-s",
         str(LUA),
@@ -94,6 +101,7 @@ def run(port: int, request: Request, load: Load, duration: float | None = None) 
         "--",
         *request.lua_args(),
     ]
+    loadavg = os.getloadavg()[0]
     proc = subprocess.run(
         argv, capture_output=True, text=True, timeout=duration + load.timeout + 60, check=False
     )
@@ -109,4 +117,5 @@ def run(port: int, request: Request, load: Load, duration: float | None = None) 
         latency_ms={k: v / 1000 for k, v in data["latency_us"].items()},
         statuses=data["statuses"],
         socket_errors={k: v for k, v in data["errors"].items() if k != "status"},
+        loadavg=loadavg,
     )

@@ -49,8 +49,18 @@ class Results:
         return row["median"] if row else None
 
     def rps(self, server, op, size=None) -> float | None:
+        """2xx answers per second, median of the runs."""
         median = self.median(server, op, size)
         return median["rps"] if median else None
+
+    def vs(self, op, peer, size, digits=1) -> tuple[str, float | None]:
+        """Ours / Kinto as text, and as a number (a lower bound if Kinto answered nothing)."""
+        a, b = self.rps("ours", op, size), self.rps("kinto", peer, size)
+        seconds = (self.median("kinto", peer, size) or {}).get("seconds")
+        text = ratio(a, b, digits, seconds)
+        if a and b == 0 and seconds:
+            return text, a * seconds
+        return text, (a / b if a and b else None)
 
 
 def fmt(value, digits=0) -> str:
@@ -59,11 +69,14 @@ def fmt(value, digits=0) -> str:
     return f"{value:,.{digits}f}"
 
 
-def ratio(a, b, digits=1) -> str:
+def ratio(a, b, digits=1, b_seconds=None) -> str:
+    """``a / b``; when ``b`` completed nothing in ``b_seconds``, the bound that implies."""
     if a is None or b is None:
         return "-"
     if b == 0:
-        return "∞ (peer completed no request)"
+        if a and b_seconds:
+            return f"> {a * b_seconds:,.0f}x (none answered in {b_seconds:.0f} s)"
+        return "- (none answered)"
     return f"{a / b:,.{digits}f}x"
 
 
@@ -99,13 +112,22 @@ def markdown(data: dict, plots: list[str]) -> str:
         f"{m.get('memory_gib', '?')} GiB, Python {m.get('python')}; "
         f"took {data['elapsed_s'] / 60:.1f} min. "
         f"wrk ({s['wrk']}), {load['connections']} connections, {load['threads']} wrk thread, "
-        f"{mode['duration']:g} s per run, {mode['runs']} run(s) per case, medians shown. "
+        f"{mode['duration']:g} s per run, {mode['runs']} run(s) per case, medians shown; "
+        "2xx/s counts successful answers only, errors are listed beside them. "
         f"Every server: waitress `threads = {settings['waitress'].get('threads', '?')}` "
         f"(development.ini's `[server:main]`), logging at WARNING. "
         f"membership {s['membership']}: {settings['kind']} "
         f"Kinto {s.get('kinto') or '-'}: memory backends, basic auth.",
         "",
     ]
+    loads = [run["loadavg"] for row in data["results"] for run in row["runs"]]
+    if loads:
+        lines += [
+            f"Load average (1 min) just before each run: {min(loads):.1f} to {max(loads):.1f} "
+            "(the bench itself, server plus wrk, accounts for about 1.5 of it; more means "
+            "something else was using the 2 cores, and the figures are low by that much).",
+            "",
+        ]
     if data.get("failure"):
         lines += [f"**The run stopped early: {data['failure']}**", ""]
 
@@ -113,7 +135,7 @@ def markdown(data: dict, plots: list[str]) -> str:
     lines += [
         "## Ceiling",
         "",
-        "| app | req/s | p50 ms | p99 ms | errors |",
+        "| app | 2xx/s | p50 ms | p99 ms | errors |",
         "|---|--:|--:|--:|--:|",
     ]
     for server, label in (
@@ -131,7 +153,7 @@ def markdown(data: dict, plots: list[str]) -> str:
         "",
         "## membership",
         "",
-        "| case | members | req/s | p50 ms | p99 ms | % of bare WSGI | % of minimal Pyramid "
+        "| case | members | 2xx/s | p50 ms | p99 ms | % of bare WSGI | % of minimal Pyramid "
         "| errors |",
         "|---|--:|--:|--:|--:|--:|--:|--:|",
     ]
@@ -153,7 +175,7 @@ def markdown(data: dict, plots: list[str]) -> str:
             "",
             "## Kinto (the peer)",
             "",
-            "| operation | members | req/s | p50 ms | p99 ms | errors |",
+            "| operation | members | 2xx/s | p50 ms | p99 ms | errors |",
             "|---|--:|--:|--:|--:|--:|",
         ]
         for op, label in KINTO_OPS.items():
@@ -177,7 +199,7 @@ def markdown(data: dict, plots: list[str]) -> str:
             "|---|---|" + "--:|" * len(res.sizes),
         ]
         for op, peer in PEER.items():
-            cells = [ratio(res.rps("ours", op, n), res.rps("kinto", peer, n)) for n in res.sizes]
+            cells = [res.vs(op, peer, n)[0] for n in res.sizes]
             lines.append(f"| {OUR_OPS[op]} | {KINTO_OPS[peer]} | " + " | ".join(cells) + " |")
 
     lines += ["", "## Targets (issue 7)", "", "| target | measured | met? |", "|---|--:|:-:|"]
@@ -222,12 +244,12 @@ def targets(res: Results) -> list[tuple[str, str, str]]:
         ("add", "add", 1_000, 3),
         ("add", "add", 100_000, 30),
     ):
-        a, b = res.rps("ours", op, size), res.rps("kinto", peer, size)
+        text, value = res.vs(op, peer, size)
         rows.append(
             (
                 f"{OUR_OPS[op]} >= {bound}x Kinto {KINTO_OPS[peer]} at {size:,}",
-                ratio(a, b),
-                met(quotient(a, b), bound),
+                text,
+                met(value, bound),
             )
         )
     if 1_000_000 not in res.sizes:
@@ -273,7 +295,7 @@ def plot(data: dict, stem: Path) -> list[Path]:
             xs, p50, p99 = [], [], []
             for size in res.sizes:
                 med = res.median(server, op, size)
-                if med:
+                if med and med["p50_ms"] is not None:
                     xs.append(size)
                     p50.append(med["p50_ms"])
                     p99.append(med["p99_ms"])
@@ -286,7 +308,8 @@ def plot(data: dict, stem: Path) -> list[Path]:
         ax.set_ylabel("latency, ms (log)")
         ax.set_title(title)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
+        if ax.lines:
+            ax.legend(fontsize=7)
     fig.suptitle(f"Latency vs group size, 16 connections ({data['date']}, {data['mode']})")
     fig.tight_layout()
     path = stem.with_name(stem.name + "-latency.png")
