@@ -19,6 +19,7 @@ local method, path, auth, body, ctype = "GET", "/", nil, nil, nil
 local id_prefix, id_next, id_end = nil, 0, 0
 local id_list = nil
 statuses = {}
+sent = 0 -- generated ids handed out (requests sent, answered or not)
 
 function init(args)
   for _, arg in ipairs(args) do
@@ -55,6 +56,7 @@ function request()
   local id
   if id_list then id = id_list[id_next] else id = string.format("%s%07d", id_prefix, id_next) end
   id_next = id_next + 1
+  sent = sent + 1
   local b = body and body:gsub("{id}", id) or nil
   return wrk.format(method, (path:gsub("{id}", id)), nil, b)
 end
@@ -79,8 +81,9 @@ local function json_object(t)
 end
 
 function done(summary, latency, requests)
-  local merged = {}
+  local merged, total_sent = {}, 0
   for _, thread in ipairs(threads) do
+    total_sent = total_sent + (thread:get("sent") or 0)
     for k, v in pairs(thread:get("statuses") or {}) do
       merged[k] = (merged[k] or 0) + v
     end
@@ -89,6 +92,7 @@ function done(summary, latency, requests)
     duration_us = summary.duration,
     requests = summary.requests,
     bytes = summary.bytes,
+    sent = total_sent,
     errors = json_object(summary.errors),
     statuses = json_object(merged),
     latency_us = json_object({

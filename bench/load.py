@@ -70,6 +70,7 @@ class RunResult:
     statuses: dict[str, int]
     socket_errors: dict[str, int]
     loadavg: float  # the machine's 1-minute load average just before the run
+    sent: int = 0  # generated ids used (answered or still in flight when wrk stopped)
     ok: int = field(init=False)
     non_2xx: int = field(init=False)
 
@@ -118,4 +119,5 @@ def run(port: int, request: Request, load: Load, duration: float | None = None) 
         statuses=data["statuses"],
         socket_errors={k: v for k, v in data["errors"].items() if k != "status"},
         loadavg=loadavg,
+        sent=data["sent"],
     )

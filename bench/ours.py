@@ -33,9 +33,18 @@ def member(i: int) -> str:
     return f"m{i:07d}"
 
 
-def pool_prefix(round_: int) -> str:
-    """Users that exist but are not in the group: what round ``round_`` adds and removes."""
-    return f"p{round_}-"
+STRIDE = 7919  # a prime: consecutive pool users land far apart in the group's BTrees
+
+
+def pool(round_: int, size: int, count: int) -> list[str]:
+    """Users that exist but are not in the group: what round ``round_`` adds, in order.
+
+    ``m0000500-1`` sorts right after member ``m0000500``. Consecutive ids are
+    spread over the whole key range, as real adds are; sequential ids would
+    all append to the last bucket of each BTree, which no BTree conflict
+    resolution can merge, and the bench would measure that instead.
+    """
+    return [f"{member(i * STRIDE % size)}-{round_}{i // size}" for i in range(count)]
 
 
 def bin_path(name: str) -> str:
@@ -184,35 +193,23 @@ def late_cursor(client: Client, size: int) -> str:
     return parse_qs(urlsplit(body["next"]).query)["cursor"][0]
 
 
-def settled_members(client: Client, prefix: str, tries: int = 20) -> set[str]:
-    """Members with ``prefix`` once the server has finished what wrk left in flight.
+def still_members(client: Client, ids: list[str]) -> list[str]:
+    """Which of ``ids`` are members now, in the same order (one check each).
 
-    When wrk stops, requests it sent may still sit in waitress's queue; the
-    listing is taken again until two in a row agree.
+    Called a moment after wrk stops, so requests it left in waitress's queue
+    have been answered first.
     """
-    last = members_with_prefix(client, prefix)
-    for _ in range(tries):
-        time.sleep(0.5)
-        now = members_with_prefix(client, prefix)
-        if now == last:
-            return now
-        last = now
-    raise BenchError(f"{GROUP}: members with prefix {prefix!r} never settled")
-
-
-def members_with_prefix(client: Client, prefix: str) -> set[str]:
-    found, url = set(), f"{GROUP}/members?{urlencode({'prefix': prefix, 'limit': 1000})}"
-    while url:
-        body = client.get(url)
-        found.update(item["user"] for item in body["items"])
-        url = body.get("next")
+    time.sleep(2)
+    found = []
+    for userid in ids:
+        status, _, _ = client.request("GET", f"{GROUP}/members/{userid}", expect=(200, 404))
+        if status == 200:
+            found.append(userid)
     return found
 
 
-def remove_all(client: Client, prefix: str) -> int:
-    """Take every ``prefix`` member out of the group again (set-up, not measured)."""
-    present = sorted(settled_members(client, prefix))
-    for start in range(0, len(present), 1000):
-        ops = [{"op": "remove", "user": user} for user in present[start : start + 1000]]
+def remove_all(client: Client, ids: list[str]) -> None:
+    """Take ``ids`` out of the group (set-up, not measured)."""
+    for start in range(0, len(ids), 1000):
+        ops = [{"op": "remove", "user": user} for user in ids[start : start + 1000]]
         client.request("PATCH", f"{GROUP}/members", ops, expect=(200, 204))
-    return len(present)

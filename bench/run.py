@@ -191,12 +191,8 @@ class Bench:
 
         started = time.monotonic()
         kind.import_members(ours.GROUP, (ours.member(i) for i in range(size)))
-        pool = (
-            f"{ours.pool_prefix(r)}{i:07d}"
-            for r in range(1, self.mode.runs + 1)
-            for i in range(self.mode.pool)
-        )
-        kind.import_members(ours.POOL_GROUP, pool)
+        pools = {r: ours.pool(r, size, self.mode.pool) for r in range(1, self.mode.runs + 1)}
+        kind.import_members(ours.POOL_GROUP, (u for ids in pools.values() for u in ids))
         log(f"  imported {size:,} members + pool in {time.monotonic() - started:.0f}s")
 
         server = servers.start(kind.server())
@@ -233,45 +229,49 @@ class Bench:
         for round_ in range(1, self.mode.runs + 1):
             for case in reads:
                 self.measure(server.port, case, warmup=round_ == 1)
-            self.add_then_remove(client, server.port, add, remove, ours.pool_prefix(round_))
+            self.add_then_remove(client, server.port, add, remove, pools[round_])
         servers.stop(server)
 
-    def add_then_remove(self, client, port, add: Case, remove: Case, prefix: str) -> None:
+    def add_then_remove(self, client, port, add: Case, remove: Case, pool: list[str]) -> None:
         """Add pool users (201 each), then remove exactly those (204 each).
 
-        The remove run gets the ids the add run added, as the server lists
-        them (members with the round's pool prefix), so neither run sees a 404
-        or 409 of the bench's own making; leftovers are cleaned up unmeasured,
-        and the group is back to its size for the next round.
+        The remove run gets the ids the add run really added (a 503 adds
+        nothing), checked on the server in the order they were added, so
+        neither run sees a 404 or 409 of the bench's own making. Whatever the
+        remove run left is taken out unmeasured: the next round starts from
+        the same group.
         """
+        path = self.workdir / f"add-{add.size}.txt"
+        path.write_text("\n".join(pool) + "\n")
         add.request = Request(
             "POST",
             add.request.path,
             add.request.auth,
             body='{"user": "{id}", "role": "member"}',
             ctype="application/json",
-            ids=f"{prefix}:0:{self.mode.pool}",
+            idfile=str(path),
         )
         result = self.measure(port, add)
         if result is None:
             return
-        if result.requests >= self.mode.pool:
-            add.notes.append(f"the pool of {self.mode.pool} users ran out; the run ended early")
-        # What the add run really added (a 503 adds nothing), in the order it added them.
-        added = sorted(ours.settled_members(client, prefix))
-        if added:
-            idfile = self.workdir / f"remove-{add.size}-{prefix}txt"
-            idfile.write_text("\n".join(added) + "\n")
-            remove.request = Request(
-                "DELETE", remove.request.path, remove.request.auth, idfile=str(idfile)
+        if result.sent >= len(pool):
+            add.notes.append(f"the pool of {len(pool)} users ran out; the run ended early")
+        added = ours.still_members(client, pool[: result.sent])
+        if not added:
+            return
+        path = self.workdir / f"remove-{add.size}.txt"
+        path.write_text("\n".join(added) + "\n")
+        remove.request = Request(
+            "DELETE", remove.request.path, remove.request.auth, idfile=str(path)
+        )
+        result = self.measure(port, remove)
+        if result is not None and result.seconds < self.mode.duration - 0.5:
+            remove.notes.append(
+                f"a run removed all {len(added)} members its add run added in "
+                f"{result.seconds:.1f}s and ended there"
             )
-            result = self.measure(port, remove)
-            if result is not None and result.seconds < self.mode.duration - 0.5:
-                remove.notes.append(
-                    f"a run removed all {len(added)} members its add run added in "
-                    f"{result.seconds:.1f}s and ended there"
-                )
-        ours.remove_all(client, prefix)
+        sent = result.sent if result is not None else 0
+        ours.remove_all(client, ours.still_members(client, added[:sent]) + added[sent:])
 
     # -- Kinto -------------------------------------------------------------
 
