@@ -36,9 +36,9 @@ extras_require = {
     # worker processes on it (gunicorn --paste production.ini -c gunicorn.conf.py).
     "zeo": ["ZEO", "gunicorn"],
     "relstorage": ["RelStorage[postgresql]", "psycopg2-binary", "gunicorn"],
-    # make bench: plots and the profiler. wrk comes from the OS (apt-get install wrk);
+    # make bench: plots and the profilers. wrk comes from the OS (apt-get install wrk);
     # Kinto, the peer, is installed by the bench into its own virtualenv.
-    "bench": ["matplotlib", "pyinstrument"],
+    "bench": ["matplotlib", "pyinstrument", "py-spy"],
 }
 
 setup(

@@ -1,7 +1,7 @@
 """Markdown tables and PNG plots from a results JSON.
 
-``python -m bench.report bench/results/<date>.json`` redraws them; ``bench.run``
-calls ``write`` at the end of every run.
+``python -m bench.report [--readme] bench/results/<date>.json`` redraws them;
+``bench.run`` calls ``write`` at the end of every run.
 """
 
 import json
@@ -320,10 +320,14 @@ def plot(data: dict, stem: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(11, 5))
     ops = [op for op in OUR_OPS if any(res.rps("ours", op, n) for n in res.sizes)]
     width = 0.8 / max(1, len(res.sizes))
+    pyramid = res.rps("pyramid", "ceiling")
     for i, size in enumerate(res.sizes):
         values = [res.rps("ours", op, size) or 0 for op in ops]
         xs = [j + (i - (len(res.sizes) - 1) / 2) * width for j in range(len(ops))]
-        ax.bar(xs, values, width, label=f"membership, {size:,} members")
+        bars = ax.bar(xs, values, width, label=f"membership, {size:,} members")
+        if pyramid:
+            labels = [f"{100 * v / pyramid:.0f}%" for v in values]
+            ax.bar_label(bars, labels, fontsize=7, padding=1)
     for server, style, label in (
         ("bare", ":", "bare WSGI"),
         ("pyramid", "--", "minimal Pyramid ACL"),
@@ -332,7 +336,7 @@ def plot(data: dict, stem: Path) -> list[Path]:
         if rps:
             ax.axhline(rps, color="black", linestyle=style, label=f"{label}: {rps:,.0f} req/s")
     ax.set_xticks(range(len(ops)), [OUR_OPS[op] for op in ops], rotation=20, ha="right")
-    ax.set_ylabel("requests/s (median)")
+    ax.set_ylabel("2xx/s (median); labels: % of the minimal Pyramid ACL view")
     ax.set_title(f"Throughput against the ceiling ({data['date']}, {data['mode']})")
     ax.legend(fontsize=8)
     ax.grid(True, axis="y", alpha=0.3)
@@ -365,6 +369,10 @@ def write(json_path: Path, update_readme: bool = False) -> list[Path]:
 
 
 if __name__ == "__main__":
+    # python -m bench.report [--readme] results.json ...: redraw; --readme also
+    # puts the tables into bench/README.md (as a full `make bench` does).
+    readme = "--readme" in sys.argv
     for arg in sys.argv[1:]:
-        for path in write(Path(arg)):
-            print(path)
+        if arg != "--readme":
+            for path in write(Path(arg), update_readme=readme):
+                print(path)
