@@ -357,6 +357,7 @@ def write(json_path: Path, update_readme: bool = False) -> list[Path]:
     md_path.write_text(md)
     if update_readme and README.exists():
         body = md.split("\n", 1)[1].replace("](" + stem.name, "](results/" + stem.name)
+        body = body.replace("\n## ", "\n### ")  # under the README's own "## Latest results"
         block = (
             f"{README_START}\nLatest full run: [results/{md_path.name}](results/{md_path.name})\n"
             f"{body}{README_END}"

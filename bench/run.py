@@ -135,10 +135,14 @@ class Bench:
                 "connections queued, each answer took longer than the run"
             )
         flag = f"  ** {result.errors} errors {result.statuses} **" if result.errors else ""
+        latency = (
+            f"p50 {result.latency_ms['p50']:8.2f} ms  p99 {result.latency_ms['p99']:8.2f} ms"
+            if result.requests
+            else "no request answered within the run"
+        )
         log(
             f"  {case.server:8} {case.op:12} {case.size or '':>9} "
-            f"{result.ok_rps:9.1f} 2xx/s  p50 {result.latency_ms['p50']:8.2f} ms  "
-            f"p99 {result.latency_ms['p99']:8.2f} ms{flag}"
+            f"{result.ok_rps:9.1f} 2xx/s  {latency}{flag}"
         )
         return result
 
@@ -343,13 +347,14 @@ def machine() -> dict:
 
 
 def git_revision() -> str:
-    out = subprocess.run(
-        ["git", "-C", str(REPO), "describe", "--always", "--dirty"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return out.stdout.strip()
+    """The commit measured, and whether membership/ had uncommitted changes."""
+
+    def git(*args) -> str:
+        out = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True)
+        return out.stdout.strip()
+
+    dirty = " (membership/ modified)" if git("status", "--porcelain", "membership") else ""
+    return git("rev-parse", "--short", "HEAD") + dirty
 
 
 def parse_args(argv):
