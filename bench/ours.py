@@ -1,12 +1,23 @@
 """Membership itself: a database of a given size, its server, its cases.
 
 A deployment is a *server kind* (issue 6): ``KINDS`` maps a name to a class
-that writes the ini, runs the offline import against the storage, and starts
+that writes the ini, runs the bulk import against the storage, and starts
 whatever processes serve it behind one port. Only ``filestorage`` (one
-waitress process on FileStorage, as ``development.ini``) exists here; a ZEO
-kind with 1, 2 or 4 workers plugs in by implementing the same four methods
-(``ini``, ``import_members``, ``server``, ``describe``) and adding itself to
-``KINDS``. The cases do not change with the kind.
+waitress process on FileStorage, as ``development.ini``) exists here. A ZEO
+kind with 1, 2 or 4 workers plugs in by implementing the same methods:
+
+- ``__init__(workdir, dev_ini, server_settings)``: write its ini(s) in
+  ``workdir`` (``zeo://`` URI), pick its port;
+- ``ini()``: the ini ``initialize_membership_db`` and ``import_members`` use
+  (with ZEO they may run while the servers are up);
+- ``import_members(group, ids)``;
+- ``server()``: a ``bench.servers.Server`` (or one with the same ``start``,
+  ``stop``, ``port`` and ``proc``) that starts the ZEO server and the workers
+  and answers on one port, so wrk drives them all;
+- ``describe()``.
+
+Then ``python -m bench.run --kind zeo-2 --cases check,add --no-kinto
+--no-ceiling`` measures checks and adds on it; the cases do not change.
 """
 
 import configparser

@@ -104,8 +104,9 @@ class Case:
 
 
 class Bench:
-    def __init__(self, mode: Mode, load_: Load, workdir: Path, kind: str):
+    def __init__(self, mode: Mode, load_: Load, workdir: Path, kind: str, only=None):
         self.mode = mode
+        self.only = only  # operations to measure (None: all), e.g. {"check", "add"}
         self.load = load_
         self.workdir = workdir
         self.kind = kind
@@ -117,6 +118,8 @@ class Bench:
     # -- measuring ---------------------------------------------------------
 
     def measure(self, port: int, case: Case, warmup: bool = False) -> load.RunResult | None:
+        if self.only and case.op not in self.only and case.op != "ceiling":
+            return None
         if case not in self.cases:
             self.cases.append(case)
         left = self.deadline - time.monotonic()
@@ -371,6 +374,11 @@ def parse_args(argv):
     parser.add_argument(
         "--kind", default="filestorage", choices=sorted(ours.KINDS), help="membership deployment"
     )
+    parser.add_argument(
+        "--cases",
+        help="only these operations, comma-separated: check, group, page-first, page-late, "
+        "user-groups, add, remove (Kinto's equivalents follow)",
+    )
     parser.add_argument("--no-kinto", action="store_true", help="skip the peer")
     parser.add_argument("--no-ceiling", action="store_true", help="skip the ceiling apps")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where results go")
@@ -401,7 +409,8 @@ def main(argv=None) -> int:
     started_at = dt.datetime.now(dt.UTC)
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="membership-bench-"))
-    bench = Bench(mode, load_, workdir, args.kind)
+    only = set(args.cases.split(",")) if args.cases else None
+    bench = Bench(mode, load_, workdir, args.kind, only)
     log(f"bench {mode.name}: sizes {mode.sizes}, {mode.runs} x {mode.duration:g}s per case")
     failure = None
     try:
