@@ -21,6 +21,7 @@ Then ``python -m bench.run --kind zeo-2 --cases check,add --no-kinto
 """
 
 import configparser
+import math
 import os
 import secrets
 import subprocess
@@ -50,12 +51,13 @@ STRIDE = 7919  # a prime: consecutive pool users land far apart in the group's B
 def pool(round_: int, size: int, count: int) -> list[str]:
     """Users that exist but are not in the group: what round ``round_`` adds, in order.
 
-    ``m0000500-1`` sorts right after member ``m0000500``. Consecutive ids are
-    spread over the whole key range, as real adds are; sequential ids would
-    all append to the last bucket of each BTree, which no BTree conflict
-    resolution can merge, and the bench would measure that instead.
+    ``m0000500-1.0`` sorts right after member ``m0000500``. Consecutive ids
+    are spread over the whole key range, as real adds are; sequential ids
+    would all append to the last bucket of each BTree, which no BTree
+    conflict resolution can merge, and the bench would measure that instead.
     """
-    return [f"{member(i * STRIDE % size)}-{round_}{i // size}" for i in range(count)]
+    stride = STRIDE if math.gcd(STRIDE, size) == 1 else 1  # every i distinct
+    return [f"{member(i * stride % size)}-{round_}.{i // size}" for i in range(count)]
 
 
 def bin_path(name: str) -> str:
