@@ -460,6 +460,8 @@ def main(argv=None) -> int:
     }
     args.out.mkdir(parents=True, exist_ok=True)
     stem = data["date"] + ("-quick" if mode.name == "quick" else "")
+    if failure:
+        stem += "-partial"  # never overwrite a complete run of the day with a broken one
     path = args.out / f"{stem}.json"
     path.write_text(json.dumps(data, indent=1) + "\n")
     written = report.write(path, update_readme=mode.name == "full" and not failure)
