@@ -15,9 +15,9 @@ bodies: one attempt, so the body limit refuses them unread).
 """
 
 import logging
+import os
 import re
 import time
-import uuid
 
 import pyramid_retry
 from pyramid.registry import Registry
@@ -73,7 +73,7 @@ def request_tween_factory(handler, registry: Registry):
         request_id = environ.get(REQUEST_ID)
         if request_id is None:  # the same id for every attempt of a retried request
             incoming = request.headers.get("X-Request-ID", "")
-            request_id = incoming if _SANE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+            request_id = incoming if _SANE_REQUEST_ID.fullmatch(incoming) else os.urandom(16).hex()
             environ[REQUEST_ID] = request_id
         started = environ.setdefault("membership.started", time.perf_counter())  # 1st attempt
         if environ.get("retry.attempt"):
@@ -99,16 +99,17 @@ def request_tween_factory(handler, registry: Registry):
         identity = environ.get(_IDENTITY)
         if identity or "HTTP_AUTHORIZATION" in environ:
             headers["Cache-Control"] = "no-store"
-        access_log.info(
-            '%s "%s %s" %s %.1fms user=%s rid=%s',
-            request.remote_addr or "-",
-            request.method,
-            logged_path(environ),
-            response.status_code,
-            (time.perf_counter() - started) * 1000,
-            identity.userid if identity else "-",
-            request_id,
-        )
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info(
+                '%s "%s %s" %s %.1fms user=%s rid=%s',
+                request.remote_addr or "-",
+                request.method,
+                logged_path(environ),
+                response.status_code,
+                (time.perf_counter() - started) * 1000,
+                identity.userid if identity else "-",
+                request_id,
+            )
         return response
 
     return request_tween
