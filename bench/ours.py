@@ -34,6 +34,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from bench.client import Client, basic
 from bench.servers import BenchError, Server, free_port, write_ini
 
+REPO = Path(__file__).resolve().parent.parent
 ADMIN = "admin"
 GROUP = "/groups/g"
 POOL_GROUP = "/groups/pool"
@@ -140,7 +141,72 @@ class FileStorageKind:
         return "1 waitress process, FileStorage"
 
 
-KINDS = {FileStorageKind.name: FileStorageKind}
+class ZeoKind(FileStorageKind):
+    """runzeo with the project's zeo.conf, and gunicorn with N workers: production.ini's shape.
+
+    Setup (initialize, import) writes the ZEO server's FileStorage directly while
+    nothing serves it; ``server()`` starts runzeo on it and the workers against it.
+    """
+
+    workers = 1
+
+    def __init__(self, workdir: Path, dev_ini: Path, server_settings: dict[str, str]):
+        (workdir / "zeo").mkdir(exist_ok=True)
+        self.workdir = workdir
+        self.port = free_port()
+        self.zeo_port = free_port()
+        self.ini_path = write_ini(
+            workdir / "setup.ini",
+            app_settings(dev_ini, workdir / "zeo" / "Data.fs"),
+            server_settings,
+            self.port,
+        )
+        conf = (REPO / "zeo.conf").read_text()
+        conf = conf.replace("%define VAR var/zeo", f"%define VAR {workdir / 'zeo'}")
+        conf = conf.replace(
+            "%define ADDRESS 127.0.0.1:8100", f"%define ADDRESS 127.0.0.1:{self.zeo_port}"
+        )
+        self.zeo_conf = workdir / "zeo.conf"
+        self.zeo_conf.write_text(conf)
+        settings = app_settings(dev_ini, workdir / "unused.fs")
+        settings["zodbconn.uri"] = (
+            f"zeo://127.0.0.1:{self.zeo_port}?wait_timeout=30&cache_size=64MB"
+            "&connection_cache_size=20000"
+        )
+        settings["retry.attempts"] = "10"  # as production.ini
+        self.serve_ini = write_ini(workdir / "zeo.ini", settings, server_settings, self.port)
+
+    def server(self) -> Server:
+        command = (
+            f"{bin_path('runzeo')} -C {self.zeo_conf} & "
+            f"exec {bin_path('gunicorn')} --paste {self.serve_ini} -c {REPO / 'gunicorn.conf.py'}"
+            f" --workers {self.workers} --bind 127.0.0.1:{self.port}"
+        )
+        return Server(
+            "membership",
+            ["bash", "-c", command],
+            self.port,
+            self.workdir / "membership.log",
+            env={"MEMBERSHIP_ACCESS_LOG": "/dev/null"},
+        )
+
+    def describe(self) -> str:
+        return f"ZEO server + {self.workers} gunicorn worker(s), 1 thread each"
+
+
+def _zeo_kind(workers: int) -> type:
+    return type(
+        f"Zeo{workers}Kind",
+        (ZeoKind,),
+        {
+            "name": f"zeo-{workers}",
+            "workers": workers,
+            "__doc__": f"ZEO server + {workers} gunicorn worker(s) (production.ini's shape).",
+        },
+    )
+
+
+KINDS = {kind.name: kind for kind in (FileStorageKind, _zeo_kind(1), _zeo_kind(2), _zeo_kind(4))}
 
 
 def _chunks(items: Iterable[str], size: int):

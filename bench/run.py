@@ -460,11 +460,14 @@ def main(argv=None) -> int:
     }
     args.out.mkdir(parents=True, exist_ok=True)
     stem = data["date"] + ("-quick" if mode.name == "quick" else "")
+    if args.kind != "filestorage":
+        stem += f"-{args.kind}"  # issue 6's worker runs sit beside the main results
     if failure:
         stem += "-partial"  # never overwrite a complete run of the day with a broken one
     path = args.out / f"{stem}.json"
     path.write_text(json.dumps(data, indent=1) + "\n")
-    written = report.write(path, update_readme=mode.name == "full" and not failure)
+    update_readme = mode.name == "full" and not failure and args.kind == "filestorage"
+    written = report.write(path, update_readme=update_readme)
     log("wrote " + ", ".join(os.path.relpath(p) for p in [path, *written]))
     log(f"done in {data['elapsed_s']}s")
     return 1 if failure else 0
