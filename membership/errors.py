@@ -127,6 +127,11 @@ def still_conflicting(exc: ConflictError, request) -> Response:
 
 @exception_view_config(Exception)
 def unexpected(exc: Exception, request) -> Response:
+    return internal_error(request)
+
+
+def internal_error(request) -> Response:
+    """The one 500 body: logged here with the traceback, answered with the request id only."""
     log.exception("unhandled error on %s %s", request.method, logged_path(request.environ))
     return problem(
         500,

@@ -25,10 +25,9 @@ from pyramid.request import Request
 from pyramid.response import Response
 from pyramid.tweens import INGRESS
 
-from .errors import logged_path, problem
+from .errors import internal_error, logged_path, problem
 from .storage import back_off_before_retry
 
-log = logging.getLogger(__name__)
 access_log = logging.getLogger("membership.access")
 
 DEFAULT_MAX_BODY = 1024 * 1024
@@ -83,13 +82,7 @@ def request_tween_factory(handler, registry: Registry):
         except Exception as exc:
             if pyramid_retry.is_error_retryable(request, exc):  # False on the last attempt
                 raise  # pyramid_retry runs the request again; that attempt logs
-            log.exception("unhandled error on %s %s", request.method, logged_path(environ))
-            response = problem(
-                500,
-                "Internal Server Error",
-                "the server failed to answer this request; it has been logged",
-                request_id=request_id,
-            )
+            response = internal_error(request)
         failed = getattr(request, "exception", None)
         if failed is not None and pyramid_retry.is_error_retryable(request, failed):
             return response  # pyramid_retry discards it and runs the request again

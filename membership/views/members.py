@@ -24,8 +24,11 @@ from ..schemas import (
 )
 
 
-def membership_body(request: Request, membership: Membership) -> dict:
-    group_path = membership.__parent__.__parent__.path
+def membership_body(
+    request: Request, membership: Membership, group_path: str | None = None
+) -> dict:
+    """A membership's body; listings pass ``group_path`` once instead of per item."""
+    group_path = group_path or membership.__parent__.__parent__.path
     body = {
         "user": membership.user,
         "role": membership.role,
@@ -98,7 +101,8 @@ class MembersView:
             now = clock.now()
             rows = (row for row in rows if not row[1].is_expired(now))
         page, more = take(rows, query.limit)
-        items = [membership_body(self.request, membership) for _, membership in page]
+        group_path = members.group.path
+        items = [membership_body(self.request, m, group_path) for _, m in page]
         return collection(
             self.request, items, more=more, last_key=page[-1][0] if page else None, query=query
         )
