@@ -55,7 +55,7 @@ setup(
     extras_require=extras_require,
     entry_points={
         "paste.app_factory": ["main = membership:main"],
-        "paste.server_runner": ["waitress = membership.server:serve"],
+        "paste.server_runner": ["waitress = membership.web.server:serve"],
         "console_scripts": [
             "initialize_membership_db = membership.scripts.initialize:main",
             "purge_expired_memberships = membership.scripts.purge:main",

@@ -1,46 +1,31 @@
 """membership: a group-membership service on Pyramid traversal and ZODB."""
 
-import os
+import sys
 
 from pyramid.config import Configurator
 from pyramid.router import Router
 
-from .db import bootstrap, root_factory
-from .rendering import JSONRenderer
-
-#: Environment variables that override ini settings, so one ini serves many deployments.
-ENVIRONMENT_OVERRIDES = {"MEMBERSHIP_ZODB_URI": "zodbconn.uri"}
-
-
-def settings_with_environment(settings: dict) -> dict:
-    settings = dict(settings)
-    for variable, key in ENVIRONMENT_OVERRIDES.items():
-        if os.environ.get(variable):
-            settings[key] = os.environ[variable]
-    return settings
+from . import subscribers  # noqa: F401  (the side jobs subscribe to domain events)
+from .settings import SettingsError, apply_environment, load_settings
 
 
 def main(global_config: dict, **settings) -> Router:
     """The WSGI app (``paste.app_factory``)."""
-    settings = settings_with_environment(settings)
+    settings = apply_environment(settings)
+    try:
+        parsed = load_settings(settings, environ={})
+    except SettingsError as exc:
+        print(f"membership: cannot start: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    settings["retry.attempts"] = str(parsed.retry_attempts)
     settings.setdefault("tm.manager_hook", "pyramid_tm.explicit_manager")
-    settings.setdefault("tm.activate_hook", "membership.tweens.needs_transaction")
-    # The audit actor is set by the security policy (security.credit_transaction);
-    # pyramid_tm's own annotation reads the storage outside the exception views.
+    settings.setdefault("tm.activate_hook", "membership.web.tweens.needs_transaction")
+    # The audit actor comes from the domain call; pyramid_tm's own annotation
+    # reads the storage outside the exception views.
     settings.setdefault("tm.annotate_user", "false")
-    settings.setdefault("retry.attempts", "3")
     # reads: one attempt; oversized bodies: one attempt, so the limit refuses them unread
-    settings.setdefault("retry.activate_hook", "membership.tweens.retry_attempts")
-    with Configurator(settings=settings, root_factory=root_factory) as config:
-        config.include("pyramid_tm")
-        config.include(".request")
-        config.include("pyramid_retry")
-        config.include("pyramid_zodbconn")
-        config.include(".storage")
-        config.add_renderer("json", JSONRenderer)
-        config.include(".security")
-        config.include(".tweens")
-        config.scan(".views")
-        config.scan(".errors")
-        bootstrap(config.registry._zodb_databases[""])
+    settings.setdefault("retry.activate_hook", "membership.web.tweens.retry_attempts")
+    with Configurator(settings=settings) as config:
+        config.registry.membership_settings = parsed
+        config.include(".web")
     return config.make_wsgi_app()

@@ -24,11 +24,11 @@ class Credentials:
         self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
 
     @classmethod
-    def from_settings(cls, settings: dict) -> "Credentials":
+    def from_settings(cls, settings) -> "Credentials":
         return cls(
-            time_cost=int(settings.get("membership.argon2.time_cost", 3)),
-            memory_cost=int(settings.get("membership.argon2.memory_cost", 65536)),
-            parallelism=int(settings.get("membership.argon2.parallelism", 4)),
+            time_cost=settings.argon2_time_cost,
+            memory_cost=settings.argon2_memory_cost,
+            parallelism=settings.argon2_parallelism,
         )
 
     def hash_password(self, password: str) -> str:

@@ -1,41 +1,16 @@
-"""Cursor paging over sorted BTree keys.
+"""Key ranges over sorted BTree keys: where a page starts and what it takes.
 
-A cursor is the last key a page showed, made opaque. The next page starts
-strictly after it (``excludemin``), so a page costs O(log n + limit) at any
-depth, and items inserted or deleted between pages never shift the others.
+A page starts strictly after the last key the previous one showed
+(``excludemin``), so it costs O(log n + limit) at any depth, and items
+inserted or deleted between pages never shift the others. The web layer
+makes that key an opaque cursor (``web/http.py``).
 """
 
-import base64
-import binascii
 import heapq
-import json
 from collections.abc import Iterable, Iterator
 from itertools import islice
-from typing import Any
 
-from .exceptions import InvalidInput
-
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 1000
 KEY_CEILING = "\uffff"
-
-
-def encode_cursor(key: Any) -> str:
-    raw = json.dumps(key, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def decode_cursor(cursor: str | None) -> Any:
-    if cursor is None:
-        return None
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        key = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (ValueError, UnicodeError, binascii.Error) as exc:
-        raise InvalidInput.field("cursor", "not a cursor this service issued") from exc
-    if not isinstance(key, str):
-        raise InvalidInput.field("cursor", "not a cursor this service issued")
-    return key
 
 
 def prefix_range(prefix: str, after: str | None) -> tuple[str | None, str | None, bool]:

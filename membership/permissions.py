@@ -42,5 +42,3 @@ SELF_PERMISSIONS: tuple[Permission, ...] = (
     Permission.MANAGE_TOKENS,
     Permission.VIEW_HISTORY,
 )
-
-ADMINS_PATH = "/groups/admins"

@@ -7,6 +7,8 @@ from contextlib import contextmanager
 import transaction
 from pyramid.paster import bootstrap, setup_logging
 
+from ..domain import Actor, Context
+
 
 def parser(prog: str, description: str) -> argparse.ArgumentParser:
     result = argparse.ArgumentParser(prog=prog, description=description)
@@ -34,12 +36,19 @@ def app_environment(config_uri: str) -> Iterator[dict]:
 
 @contextmanager
 def transaction_as(request, actor: str) -> Iterator[transaction.Transaction]:
-    """One transaction of ``request.tm`` whose changes the audit log credits to ``actor``.
-
-    ``actor`` is ``system:<script name>`` by convention; ``history.actor_of``
-    reads it back from the transaction's ``user``, as it reads the
-    authenticated user that pyramid_tm puts there for a web request.
-    """
+    """One transaction of ``request.tm``, marked with ``actor`` in ZODB's own record
+    (``fstail`` shows it) as a web request is marked with its user."""
     with request.tm as txn:
         txn.user = actor
         yield txn
+
+
+def script_context(env: dict, name: str) -> Context:
+    """What a script's domain calls take: the tree, ``system:<name>`` as the actor."""
+    registry = env["registry"]
+    return Context(
+        env["root"],
+        Actor.script(name),
+        registry.credentials,
+        max_depth=registry.membership_settings.max_depth,
+    )

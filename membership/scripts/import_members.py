@@ -15,13 +15,16 @@ from collections.abc import Iterable, Iterator
 
 from tqdm import tqdm
 
-from ..exceptions import MembershipError
-from ..names import is_valid_name
+from ..domain import Context
+from ..domain.errors import DomainError
+from ..domain.members import import_members
+from ..model import group_at
+from ..paths import is_valid_name
 from ..permissions import ROLES
-from ..resources import group_at
-from .common import app_environment, parser, transaction_as
+from .common import app_environment, parser, script_context, transaction_as
 
-SCRIPT_ACTOR = "system:import_members"
+SCRIPT = "import_members"
+SCRIPT_ACTOR = f"system:{SCRIPT}"
 
 
 def parse_lines(lines: Iterable[str]) -> Iterator[tuple[int, str, str]]:
@@ -36,11 +39,11 @@ def parse_lines(lines: Iterable[str]) -> Iterator[tuple[int, str, str]]:
         yield number, userid, role
 
 
-def import_batch(root, group_path: str, rows: list[tuple[int, str, str]], actor: str) -> int:
-    """Add one batch; existing members keep their membership. The number added."""
-    root.users.add_missing_users(userid for _, userid, _ in rows)
-    members = group_at(root, group_path).members
-    return members.add_existing_users(((userid, role) for _, userid, role in rows), actor)
+def import_batch(ctx: Context, group_path: str, rows: list[tuple[int, str, str]]) -> int:
+    """Add one batch through the domain (same rules and events as the API); existing
+    members keep their membership. The number added."""
+    group = group_at(ctx.root, group_path)
+    return import_members(ctx, group, ((userid, role) for _, userid, role in rows))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,7 +51,6 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_argument("group", help="group path, e.g. /groups/eng")
     cli.add_argument("file", nargs="?", default="-", help="user ids, one per line (- = stdin)")
     cli.add_argument("--batch", type=int, default=20_000, help="lines per transaction")
-    cli.add_argument("--actor", default="system:import", help="recorded as added_by")
     cli.add_argument("--total", type=int, default=None, help="expected lines, for the bar")
     args = cli.parse_args(sys.argv[1:] if argv is None else argv)
     stream = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")
@@ -66,14 +68,14 @@ def main(argv: list[str] | None = None) -> int:
                     batch.append(row)
                     if len(batch) >= args.batch:
                         with transaction_as(request, SCRIPT_ACTOR):
-                            added += import_batch(env["root"], args.group, batch, args.actor)
+                            added += import_batch(script_context(env, SCRIPT), args.group, batch)
                         bar.update(len(batch))
                         batch = []
                 if batch:
                     with transaction_as(request, SCRIPT_ACTOR):
-                        added += import_batch(env["root"], args.group, batch, args.actor)
+                        added += import_batch(script_context(env, SCRIPT), args.group, batch)
                     bar.update(len(batch))
-        except (ValueError, MembershipError) as exc:
+        except (ValueError, DomainError) as exc:
             print(f"stopped: {exc}; {added} members added before this batch", file=sys.stderr)
             return 1
     print(f"{added} member(s) added to {args.group}")

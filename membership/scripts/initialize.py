@@ -9,30 +9,32 @@ import os
 import secrets
 import sys
 
-from ..names import is_valid_name
-from .common import app_environment, parser, transaction_as
+from ..domain import Context
+from ..domain.members import add_member
+from ..domain.users import create_user
+from ..paths import is_valid_name
+from .common import app_environment, parser, script_context, transaction_as
+
+SCRIPT = "initialize_membership_db"
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    cli = parser(
-        "initialize_membership_db", "Create the membership tree and its first admin (idempotent)."
-    )
+    cli = parser(SCRIPT, "Create the membership tree and its first admin (idempotent).")
     cli.add_argument("--admin", default="admin", help="user id of the first admin")
     return cli.parse_args(argv)
 
 
-def ensure_admin(root, userid: str, credentials, password: str | None) -> str | None:
+def ensure_admin(ctx: Context, userid: str, password: str | None) -> str | None:
     """Make ``userid`` exist and sit in /groups/admins; the generated password, if any."""
-    admins = root.groups["admins"].members
+    root = ctx.root
+    admins = root.groups["admins"]
     generated = None
     if userid not in root.users:
         if password is None:
             password = generated = secrets.token_urlsafe(18)
-        root.users.add_user(
-            userid, password_hash=credentials.hash_password(password), display_name="Admin"
-        )
-    if userid not in admins._items:
-        admins.add_member(userid, "owner", added_by=userid)
+        create_user(ctx, userid, password=password, display_name="Admin")
+    if userid not in admins.members._items:
+        add_member(ctx, admins, userid, "owner")
     return generated
 
 
@@ -43,12 +45,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with app_environment(args.config_uri) as env:
         request = env["request"]
-        with transaction_as(request, "system:initialize_membership_db"):
-            root = env["root"]
+        with transaction_as(request, f"system:{SCRIPT}"):
             generated = ensure_admin(
-                root,
+                script_context(env, SCRIPT),
                 args.admin,
-                request.registry.credentials,
                 os.environ.get("MEMBERSHIP_ADMIN_PASSWORD") or None,
             )
         if generated:

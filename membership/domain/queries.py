@@ -1,0 +1,187 @@
+"""Questions about membership, answered from the index and the tree; nothing is written.
+
+Membership flows up: a member of ``/groups/eng/groups/backend`` is effectively
+a member of ``/groups/eng``. "Which groups is alice in" reads the user ->
+groups index, never the group tree, and expired memberships drop out at the
+instant they expire.
+
+Answers given to a caller only count groups the caller may view
+(``may_view``): a subgroup hidden by a Deny shows up nowhere, not as an
+effective member, a ``via``, or a listing entry.
+"""
+
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+from .. import clock
+from ..model import Group, Members, Membership, Root, group_at
+from ..model.index import NEVER, IndexEntry
+from ..paging import dedupe_sorted, prefix_range, take
+from ..paths import (
+    AUTHENTICATED,
+    EVERYONE,
+    ancestor_paths,
+    group_principal,
+    is_within,
+    lineage_paths,
+    user_principal,
+)
+
+MayView = Callable[[Group], bool]
+
+
+def everything(group: Group) -> bool:
+    return True
+
+
+def principals_for(root: Root, userid: str) -> list[str]:
+    """Principals of a user: direct memberships with their roles, plus every ancestor group.
+
+    Reads only the index: membership flows up (a member of backend is a member of eng),
+    roles do not (they reach down through ACL inheritance instead). Expired
+    memberships grant nothing from the instant they expire.
+    """
+    now = clock.now().timestamp()
+    principals = [EVERYONE, AUTHENTICATED, user_principal(userid)]
+    seen = set()
+    for entry in root.index.entries(userid):
+        if not entry.active_at(now):
+            continue
+        principals.append(group_principal(entry.path, entry.role))
+        for path in lineage_paths(entry.path):
+            if path not in seen:
+                seen.add(path)
+                principals.append(group_principal(path))
+    return principals
+
+
+class GroupRow(NamedTuple):
+    path: str
+    direct: bool
+    role: str | None = None
+    via: str | None = None
+    expires_at: datetime | None = None
+
+
+def active_entries(root: Root, userid: str) -> list[IndexEntry]:
+    now = clock.now().timestamp()
+    return [entry for entry in root.index.entries(userid) if entry.active_at(now)]
+
+
+def _expiry(entry: IndexEntry) -> datetime | None:
+    return None if entry.expires == NEVER else datetime.fromtimestamp(entry.expires, UTC)
+
+
+def _visible(root: Root, paths: Iterable[str], may_view: MayView) -> set[str]:
+    if may_view is everything:
+        return set(paths)
+    visible = set()
+    for path in paths:
+        group = group_at(root, path)
+        if group is not None and may_view(group):
+            visible.add(path)
+    return visible
+
+
+def effective_groups(root: Root, userid: str, may_view: MayView = everything) -> dict:
+    """Every group the user is in, directly or through a subgroup, keyed by path.
+
+    A group held both directly and through a subgroup is shown as direct; an
+    inherited one names the nearest direct membership that brings it. Only
+    groups ``may_view`` accepts count, as members and as ``via``.
+    """
+    entries = active_entries(root, userid)
+    visible = _visible(root, {p for e in entries for p in lineage_paths(e.path)}, may_view)
+    rows: dict[str, GroupRow] = {}
+    for entry in entries:
+        if entry.path in visible:
+            rows[entry.path] = GroupRow(entry.path, True, entry.role, None, _expiry(entry))
+    for entry in entries:
+        if entry.path not in visible:
+            continue
+        for ancestor in ancestor_paths(entry.path):
+            if ancestor not in rows and ancestor in visible:
+                rows[ancestor] = GroupRow(ancestor, False, via=entry.path)
+    return rows
+
+
+def groups_of(
+    root: Root,
+    userid: str,
+    *,
+    direct_only: bool = False,
+    prefix: str = "",
+    after: str | None = None,
+    limit: int,
+    may_view: MayView = everything,
+) -> tuple[list[GroupRow], bool]:
+    """A page of the user's groups in path order."""
+    if direct_only:
+        now = clock.now().timestamp()
+        entries = (
+            GroupRow(e.path, True, e.role, None, _expiry(e))
+            for e in root.index.entries(userid, after=after)
+            if e.active_at(now) and e.path.startswith(prefix) and _visible(root, [e.path], may_view)
+        )
+        return take(entries, limit)
+    rows = effective_groups(root, userid, may_view)
+    paths = sorted(p for p in rows if p.startswith(prefix) and (after is None or p > after))
+    page, more = take(paths, limit)
+    return [rows[path] for path in page], more
+
+
+def effective_membership(
+    root: Root, group_path: str, userid: str, may_view: MayView = everything
+) -> GroupRow | None:
+    """How ``userid`` is in the group at ``group_path``, if at all."""
+    return effective_groups(root, userid, may_view).get(group_path)
+
+
+def visible_subtree(group: Group, may_view: MayView) -> list[Group]:
+    """The group and the groups below it that ``may_view`` accepts (a hidden
+    group's own members do not count; a visible group below it still does)."""
+    return [each for each in group.walk() if may_view(each)]
+
+
+def effective_member_ids(
+    root: Root,
+    group: Group,
+    *,
+    prefix: str = "",
+    after: str | None = None,
+    may_view: MayView = everything,
+) -> Iterator[str]:
+    """Users in the group or any visible subgroup, each once, in id order, from ``after`` on.
+
+    A k-way merge of the members BTrees of the subtree, each entered at the
+    cursor, so a page costs O(k log n + limit) however deep the cursor is.
+    """
+    low, high, exclude = prefix_range(prefix, after)
+    groups = visible_subtree(group, may_view)
+    paths = {each.path for each in groups}
+    streams = [each.members.keys(min=low, max=high, excludemin=exclude) for each in groups]
+    path = group.path
+    for userid in dedupe_sorted(streams):
+        if any(
+            entry.path in paths and is_within(entry.path, path)
+            for entry in active_entries(root, userid)
+        ):
+            yield userid
+
+
+def member_rows(
+    members: Members,
+    *,
+    role: str | None,
+    prefix: str,
+    after: str | None,
+    with_expired: bool,
+) -> Iterator[tuple[str, Membership]]:
+    """Direct memberships in id order; expired ones only for those who manage members."""
+    ids = members.user_ids(role=role, prefix=prefix, after=after)
+    rows = ((userid, members.get(userid)) for userid in ids)
+    if with_expired:
+        return rows
+    now = clock.now()
+    return (row for row in rows if not row[1].is_expired(now))

@@ -1,0 +1,58 @@
+"""Evolve steps: what a tree written by an earlier release needs to open under this one.
+
+Run at every start (``domain.setup.ensure_tree``) and idempotent: each step
+runs once, and ``Root.generation`` records how far a tree has come. Steps
+only fill in data; they raise no domain events (nothing changed for clients).
+"""
+
+import uuid
+from collections.abc import Callable
+
+from BTrees.Length import Length
+from BTrees.OOBTree import OOBTree
+
+from .history import History, new_event_id
+from .root import Root
+
+GENERATION = 1
+
+
+def stable_group_ids(root: Root) -> None:
+    """0.1 -> 0.2: group ids and their index, history by object, token owners."""
+    if root.history is None:
+        root.history = History()
+    if root.history._by_object is None:
+        root.history._by_object = OOBTree()
+    if root.acl_nodes is None:
+        root.acl_nodes = OOBTree()
+    if root.acl_version is None:
+        root.acl_version = Length()
+    if root.group_ids is None:
+        root.group_ids = OOBTree()
+    boundary = new_event_id()
+    stack = list(root.groups._items.values())
+    while stack:
+        group = stack.pop()
+        if group.id is None:
+            group.id = str(uuid.uuid4())
+            group.legacy_history = (group.path, boundary)
+        root.group_ids[group.id] = group
+        stack.extend(group.groups._items.values())
+    for user in root.users._items.values():
+        for token in (user._tokens or {}).values():
+            if token.user is None:
+                token.user = user
+
+
+STEPS: dict[int, Callable[[Root], None]] = {1: stable_group_ids}
+
+
+def evolve(root: Root) -> list[int]:
+    """Apply the steps this tree lacks, in order; the generations applied."""
+    applied = []
+    for generation in sorted(STEPS):
+        if root.generation < generation:
+            STEPS[generation](root)
+            root.generation = generation
+            applied.append(generation)
+    return applied

@@ -1,0 +1,290 @@
+"""The audit log's storage: events in striped ``LOBTree`` s and three indexes.
+
+The audit subscriber (``subscribers/audit.py``) appends one event per change,
+in the transaction that makes it, so a rolled-back change takes its event
+with it. This module stores and pages them.
+
+An event id is a 63-bit integer that sorts by time: the microseconds since
+1970 (52 bits, good until 2112) then 11 random bits; on the wire it is 16
+hex digits. Integer keys keep each bucket a few hundred bytes, and a bucket
+is what every append rewrites.
+
+* ``_log``: ``STRIPES`` trees, the whole log, split by the id's random bits,
+  so concurrent appends land in different buckets. The whole log newest
+  first is a merge.
+* ``_by_object``: ``(object key, stripe)`` -> tree of the events about that
+  object: every group at and above the target and the user concerned, by
+  their stable key (a group's id, a user's uid). History belongs to the
+  object: a group or user created later under a reused name starts empty.
+* ``_by_path``: ``(path, stripe)`` -> tree, the same events by the paths they
+  had then, so admins can still ask about a path that is gone.
+* ``_by_actor``: ``(actor, stripe)`` -> tree, for "what did alice change".
+
+Two processes drawing the same id in the same microsecond collide on insert,
+which ZODB reports as a conflict and pyramid_retry retries with a new id.
+"""
+
+import heapq
+import secrets
+import threading
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from BTrees.LOBTree import LOBTree
+from BTrees.OOBTree import OOBTree
+from persistent import Persistent
+
+from .. import clock
+
+STRIPES = 8
+INDEX_STRIPES = 4
+REDACTED = "[redacted]"
+#: Field names whose values never reach the log.
+SECRET_FIELDS = frozenset({"password", "password_hash", "token", "digest", "secret"})
+#: Events a filtered page looks at before it answers with what it found so far.
+SCAN_LIMIT = 10_000
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_RANDOM_BITS = 11
+HIGHEST = (1 << 63) - 1
+_stamp_lock = threading.Lock()
+_last_stamp = 0
+_MAX_STEP_BACK = 1_000_000  # microseconds
+
+
+class Event(Persistent):
+    """One change. Immutable once appended; plain JSON values only."""
+
+    def __init__(self, id_, actor, action, target, before, after) -> None:
+        self.id = id_
+        self.actor = actor
+        self.action = action
+        self.target = target
+        self.before = before
+        self.after = after
+
+    @property
+    def time(self) -> datetime:
+        return _EPOCH + timedelta(microseconds=self.id >> _RANDOM_BITS)
+
+    def as_dict(self) -> dict:
+        return {
+            "id": public_id(self.id),
+            "time": clock.rfc3339(self.time),
+            "actor": self.actor,
+            "action": self.action,
+            "target": self.target,
+            "before": self.before,
+            "after": self.after,
+        }
+
+
+class History(Persistent):
+    """The log and its two indexes (see the module docstring for the keys)."""
+
+    _by_object: OOBTree | None = None  # absent in logs of release 0.1 (model.evolve adds it)
+
+    def __init__(self) -> None:
+        self._log = tuple(LOBTree() for _ in range(STRIPES))
+        self._by_path = OOBTree()
+        self._by_actor = OOBTree()
+        self._by_object = OOBTree()
+
+    def append(self, event: Event, paths: Iterable[str], objects: Iterable[str]) -> None:
+        self._log[stripe_of(event.id)][event.id] = event
+        for path in paths:
+            _tree(self._by_path, path, _stripes_of_path(path), event.id)[event.id] = event
+        for key in objects:
+            _tree(self._by_object, key, INDEX_STRIPES, event.id)[event.id] = event
+        _tree(self._by_actor, event.actor, INDEX_STRIPES, event.id)[event.id] = event
+
+    def path_trees(self, path: str) -> list[LOBTree]:
+        return _trees(self._by_path, path, _stripes_of_path(path))
+
+    def object_trees(self, key: str) -> list[LOBTree]:
+        return _trees(self._by_object, key, INDEX_STRIPES)
+
+    def newest_first(
+        self,
+        *,
+        sources: "list[Source] | None" = None,
+        actor: str | None = None,
+        before: int | None = None,
+        since: datetime | None = None,
+    ) -> Iterator[Event]:
+        """Events newest first, strictly older than the id ``before``, not older than ``since``.
+
+        ``sources``: ``(tree, low, high)`` ranges of the object or path indexes
+        to merge (see ``sources_for_*``); else the actor index when ``actor``
+        is given; else the striped log. The caller filters the rest.
+        """
+        high = HIGHEST if before is None else before - 1
+        low = since_id(since)
+        if sources is not None:
+            ranges = [(tree, max(low, lo), min(high, hi)) for tree, lo, hi in sources]
+        elif actor is not None:
+            ranges = [(tree, low, high) for tree in _trees(self._by_actor, actor, INDEX_STRIPES)]
+        else:
+            ranges = [(tree, low, high) for tree in self._log]
+        streams = [_descending(tree, hi, lo) for tree, lo, hi in ranges]
+        if len(streams) == 1:
+            return streams[0]
+        return heapq.merge(*streams, key=_event_id, reverse=True)
+
+    def oldest_first(self, since: datetime | None = None) -> Iterator[Event]:
+        """The whole log in time order (for exports): a merge of the stripes, streamed."""
+        low = since_id(since)
+        return heapq.merge(*(tree.values(min=low) for tree in self._log), key=_event_id)
+
+    def __len__(self) -> int:
+        return sum(len(tree) for tree in self._log)
+
+
+def new_event_id() -> int:
+    """Time-ordered and unique: microseconds, then 11 random bits.
+
+    Within a process the microseconds strictly increase across small steps
+    back of the clock (under a second: NTP slews, two events in one
+    microsecond), so one request's events keep their order; a larger jump
+    is taken as the clock being corrected, and followed.
+    """
+    global _last_stamp
+    stamp = (clock.now() - _EPOCH) // timedelta(microseconds=1)
+    with _stamp_lock:
+        if _last_stamp - _MAX_STEP_BACK < stamp <= _last_stamp:
+            stamp = _last_stamp + 1
+        _last_stamp = stamp
+    return (stamp << _RANDOM_BITS) | secrets.randbits(_RANDOM_BITS)
+
+
+def public_id(event_id: int) -> str:
+    """An id as clients see it (and send back in cursors): 16 hex digits."""
+    return f"{event_id:016x}"
+
+
+def parse_id(value: str) -> int | None:
+    """The id behind a public id, or None for anything this service did not issue."""
+    if len(value) != 16 or any(c not in "0123456789abcdef" for c in value):
+        return None
+    return int(value, 16)
+
+
+def since_id(since: datetime | None) -> int:
+    """The lowest possible id of an event at or after ``since``."""
+    if since is None:
+        return 0
+    return max(0, (since - _EPOCH) // timedelta(microseconds=1)) << _RANDOM_BITS
+
+
+def stripe_of(event_id: int) -> int:
+    return event_id % STRIPES
+
+
+def _event_id(event: Event) -> int:
+    return event.id
+
+
+def _stripes_of_path(path: str) -> int:
+    return 1 if path.startswith("/users/") else INDEX_STRIPES
+
+
+def _tree(index: OOBTree, key: str, stripes: int, event_id: int) -> LOBTree:
+    """The tree of ``key`` that ``event_id`` goes to, made on first use."""
+    slot = (key, event_id % stripes)
+    tree = index.get(slot)
+    if tree is None:
+        tree = index[slot] = LOBTree()
+    return tree
+
+
+def _trees(index: OOBTree, key: str, stripes: int) -> list[LOBTree]:
+    return [tree for n in range(stripes) if (tree := index.get((key, n))) is not None]
+
+
+def _descending(tree: LOBTree | None, high: int, low: int) -> Iterator[Event]:
+    """Values with ``low <= id <= high``, highest id first.
+
+    BTrees iterate forwards cheaply and backwards expensively, so each step is
+    one ``maxKey`` probe: O(log n) per event, no scan.
+    """
+    if tree is None:
+        return
+    probe = high
+    while probe >= low:
+        try:
+            key = tree.maxKey(probe)
+        except ValueError:  # nothing at or below the probe
+            return
+        if key < low:
+            return
+        yield tree[key]
+        probe = key - 1
+
+
+def plain_values(values: dict | None) -> dict | None:
+    """Plain JSON, and no secrets whatever the caller passed."""
+    if values is None:
+        return None
+    return {key: _plain(key, value) for key, value in values.items()}
+
+
+def _plain(key: str, value: Any) -> Any:
+    if key in SECRET_FIELDS:
+        return None if value is None else REDACTED
+    if isinstance(value, datetime):
+        return clock.rfc3339(value)
+    if isinstance(value, dict):
+        return {k: _plain(k, v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_plain("", v) for v in value]
+    return value
+
+
+def matches(event: Event, *, actor: str | None, action: str | None) -> bool:
+    """``action`` is an exact action (``membership.created``) or a kind (``membership``)."""
+    if actor is not None and event.actor != actor:
+        return False
+    if action is not None and event.action != action and not event.action.startswith(action + "."):
+        return False
+    return True
+
+
+Source = tuple[LOBTree, int, int]
+
+
+def whole(trees: Iterable[LOBTree]) -> list[Source]:
+    return [(tree, 0, HIGHEST) for tree in trees]
+
+
+def page(
+    history: History,
+    *,
+    limit: int,
+    sources: list[Source] | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    before: int | None = None,
+    scan_limit: int = SCAN_LIMIT,
+) -> tuple[list[Event], bool, int | None]:
+    """A page of events newest first: ``(events, more, cursor key)``.
+
+    Filters that no index serves are applied while scanning; a page looks at
+    no more than ``scan_limit`` events, so a rare filter answers a short (even
+    empty) page with a cursor to continue from, instead of reading the log.
+    """
+    found: list[Event] = []
+    last_seen = None
+    seen = 0
+    stream = history.newest_first(sources=sources, actor=actor, before=before, since=since)
+    for event in stream:
+        if matches(event, actor=actor, action=action):
+            if len(found) == limit:
+                return found, True, found[-1].id
+            found.append(event)
+        last_seen = event.id
+        seen += 1
+        if seen >= scan_limit and len(found) < limit:
+            return found, True, last_seen
+    return found, False, found[-1].id if found else None

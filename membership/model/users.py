@@ -1,0 +1,137 @@
+"""Users and their personal access tokens."""
+
+import uuid
+from datetime import datetime
+
+from BTrees.OOBTree import OOBTree
+from pyramid.authorization import Allow
+
+from .. import clock
+from ..paths import is_valid_name, user_path, user_principal
+from ..permissions import SELF_PERMISSIONS
+from .base import ADMIN_ACE, Container, Node
+
+
+class Users(Container):
+    __name__ = "users"
+
+
+class User(Node):
+    # Defaults live on the class, so a user made by a bulk import pickles only
+    # what it has: a million of them is a million small records.
+    password_hash: str | None = None
+    display_name: str = ""
+    email: str | None = None
+    #: The object's own key in the audit log (a new user of a reused id does not
+    #: read the old one's history). Users from release 0.1 have none: their
+    #: history stays filed under their path (``history_key``).
+    uid: str | None = None
+    _tokens = None  # an OOBTree, made with the first token
+    _modified: datetime | None = None
+
+    def __init__(self, password_hash: str | None, display_name: str, email: str | None) -> None:
+        self.created = clock.now()
+        self.uid = str(uuid.uuid4())
+        if password_hash is not None:
+            self.password_hash = password_hash
+        if display_name:
+            self.display_name = display_name
+        if email is not None:
+            self.email = email
+
+    @property
+    def id(self) -> str:
+        return self.__name__
+
+    @property
+    def modified(self) -> datetime:
+        return self._modified or self.created
+
+    @property
+    def history_key(self) -> str:
+        return self.uid or user_path(self.__name__)
+
+    def builtin_acl(self) -> list:
+        return [ADMIN_ACE, (Allow, user_principal(self.__name__), SELF_PERMISSIONS)]
+
+    def __getitem__(self, name: str):
+        if name == "tokens":
+            return self.tokens
+        raise KeyError(name)
+
+    @property
+    def tokens(self) -> "Tokens":
+        return Tokens(self)
+
+    def touch(self) -> None:
+        self._modified = clock.now()
+
+    def fields(self) -> dict:
+        """What the audit log shows of a user: only whether a password is set."""
+        return {
+            "display_name": self.display_name,
+            "email": self.email,
+            "password": self.password_hash,  # the audit record redacts it
+        }
+
+    def token_records(self) -> OOBTree:
+        if self._tokens is None:
+            self._tokens = OOBTree()
+        return self._tokens
+
+
+class Tokens:
+    """Transient view of a user's tokens: most users never have one, so no object for them."""
+
+    __name__ = "tokens"
+
+    def __init__(self, user: User) -> None:
+        self.__parent__ = user
+        self.user = user
+
+    def __getitem__(self, token_id: str) -> "Token":
+        if self.user._tokens is None or not is_valid_name(token_id):
+            raise KeyError(token_id)
+        return self.user._tokens[token_id]
+
+    def values(self) -> list["Token"]:
+        if self.user._tokens is None:
+            return []
+        return list(self.user._tokens.values())
+
+    def builtin_acl(self) -> list:
+        return []
+
+    @property
+    def __acl__(self) -> list:
+        return []
+
+
+class Token(Node):
+    """A personal access token's record: only the SHA-256 of the secret is kept."""
+
+    #: The user it belongs to (a persistent reference; ``model.evolve`` sets it on
+    #: tokens written by release 0.1).
+    user: User | None = None
+
+    def __init__(self, user: User, digest: str, name: str, expires_at: datetime | None) -> None:
+        self.user = user
+        self.digest = digest
+        self.name = name
+        self.created = clock.now()
+        self.expires_at = expires_at
+
+    @property
+    def __parent__(self) -> Tokens | None:
+        return None if self.user is None else Tokens(self.user)
+
+    @property
+    def id(self) -> str:
+        return self.__name__
+
+    def is_expired(self, when: datetime | None = None) -> bool:
+        return self.expires_at is not None and (when or clock.now()) >= self.expires_at
+
+    def fields(self) -> dict:
+        """What the audit log shows of a token: never the secret or its digest."""
+        return {"name": self.name, "expires_at": self.expires_at}

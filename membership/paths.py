@@ -1,0 +1,197 @@
+"""Names, paths and principals: built and parsed here and nowhere else.
+
+A group's canonical path is its traversal path (``/groups/eng/groups/backend``);
+principals name a user (``user:alice``), a group (``group:/groups/eng``) or a
+role held directly in one (``group:/groups/eng#owner``). Everything here
+works on strings alone, so the per-request principal computation and the
+index need no object loads.
+"""
+
+import re
+from dataclasses import dataclass
+
+from .permissions import ROLES
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+_NAME = re.compile(NAME_PATTERN)
+
+ROOT_PATH = "/"
+USERS_PATH = "/users"
+GROUPS_PATH = "/groups"
+ADMINS_PATH = "/groups/admins"
+
+EVERYONE = "system.Everyone"
+AUTHENTICATED = "system.Authenticated"
+SYSTEM_PRINCIPALS = (EVERYONE, AUTHENTICATED)
+ADMINS_PRINCIPAL = "group:" + ADMINS_PATH
+
+#: Names a view uses on some container (``/groups/eng/members/export`` must reach
+#: the view, never a member called ``export``). Nothing may be created under
+#: them; ``tests/functional/test_traversal.py`` checks every registered view
+#: name on a container is listed here.
+RESERVED_NAMES = frozenset(
+    {
+        "acl",
+        "changes",
+        "checks",
+        "export",
+        "groups",
+        "history",
+        "identities",
+        "members",
+        "move",
+        "permissions",
+        "tokens",
+        "webhooks",
+    }
+)
+
+
+def is_valid_name(name: object) -> bool:
+    """True for a lowercase slug: what user ids and group names must be.
+
+    Checked before any container lookup, so ``..``, ``@@x``, ``%2F``, NUL and
+    unicode look-alikes never reach a BTree.
+    """
+    return isinstance(name, str) and _NAME.fullmatch(name) is not None
+
+
+NAME_RULE = "1-64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit"
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a new user or group, or None."""
+    if not is_valid_name(name):
+        return f"must be {NAME_RULE}"
+    if name in RESERVED_NAMES:
+        return f"{name!r} is reserved (a view of its container uses it)"
+    return None
+
+
+def group_path(*names: str) -> str:
+    """``group_path("eng", "backend")`` -> ``/groups/eng/groups/backend``."""
+    return "".join(f"{GROUPS_PATH}/{name}" for name in names)
+
+
+def group_names(path: str) -> list[str] | None:
+    """The names along a canonical group path, or None if ``path`` is not one."""
+    if not isinstance(path, str) or not path.startswith(GROUPS_PATH + "/"):
+        return None
+    parts = path.split("/")[1:]
+    if len(parts) % 2:
+        return None
+    names = parts[1::2]
+    if any(kind != "groups" for kind in parts[::2]) or not all(map(is_valid_name, names)):
+        return None
+    return names
+
+
+def is_group_path(path: str) -> bool:
+    return group_names(path) is not None
+
+
+def depth(path: str) -> int:
+    """Nesting level of a canonical group path: 1 for a top-level group."""
+    return path.count("/") // 2
+
+
+def ancestor_paths(path: str) -> list[str]:
+    """Paths of the groups above ``path``, nearest first.
+
+    ``/groups/eng/groups/backend`` -> ``['/groups/eng']``.
+    """
+    parts = path.split("/")
+    return ["/".join(parts[:end]) for end in range(len(parts) - 2, 2, -2)]
+
+
+def lineage_paths(path: str) -> list[str]:
+    """``path`` and every group path above it, nearest first."""
+    return [path, *ancestor_paths(path)]
+
+
+def is_within(path: str, ancestor: str) -> bool:
+    """``path`` is ``ancestor`` or below it (``/groups/a-b`` is not within ``/groups/a``)."""
+    return path == ancestor or path.startswith(ancestor + "/")
+
+
+def rebase(path: str, old: str, new: str) -> str:
+    """``path`` after the subtree at ``old`` moved to ``new`` (unchanged if outside it)."""
+    return new + path[len(old) :] if is_within(path, old) else path
+
+
+def user_path(userid: str) -> str:
+    return f"{USERS_PATH}/{userid}"
+
+
+def membership_path(group: str, userid: str) -> str:
+    return f"{group}/members/{userid}"
+
+
+def token_path(userid: str, token_id: str) -> str:
+    return f"{USERS_PATH}/{userid}/tokens/{token_id}"
+
+
+def user_principal(userid: str) -> str:
+    return f"user:{userid}"
+
+
+def group_principal(path: str, role: str | None = None) -> str:
+    return f"group:{path}" if role is None else f"group:{path}#{role}"
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: str  # "system", "user" or "group"
+    name: str  # the system principal, the user id or the group path
+    role: str | None = None
+
+
+def parse_principal(text: str) -> Principal | None:
+    """A principal in canonical form, or None (``group:/groups/x/`` is not one)."""
+    if text in SYSTEM_PRINCIPALS:
+        return Principal("system", text)
+    kind, colon, rest = text.partition(":")
+    if colon and kind == "user" and is_valid_name(rest):
+        return Principal("user", rest)
+    if colon and kind == "group":
+        path, hash_, role = rest.partition("#")
+        if is_group_path(path) and (not hash_ or role in ROLES):
+            return Principal("group", path, role if hash_ else None)
+    return None
+
+
+def principal_group_path(principal: str) -> str | None:
+    """The group path a ``group:`` principal names, or None."""
+    if not principal.startswith("group:"):
+        return None
+    return principal[len("group:") :].partition("#")[0]
+
+
+def rebase_principal(principal: str, old: str, new: str) -> str:
+    """A ``group:`` principal after the subtree at ``old`` moved to ``new``."""
+    path = principal_group_path(principal)
+    if path is None or not is_within(path, old):
+        return principal
+    return "group:" + rebase(path, old, new) + principal[len("group:") + len(path) :]
+
+
+def history_paths(*paths: str) -> set[str]:
+    """The history keys an event about ``paths`` is filed under.
+
+    ``/groups/eng/groups/backend/members/bob`` -> ``/groups/eng``,
+    ``/groups/eng/groups/backend``; ``/users/bob/tokens/x`` -> ``/users/bob``.
+    The root and containers have no key of their own: the whole log covers them.
+    """
+    keys = set()
+    for path in paths:
+        parts = path.strip("/").split("/")
+        if len(parts) < 2:
+            continue
+        if parts[0] == "users":
+            keys.add(user_path(parts[1]))
+        elif parts[0] == "groups":
+            for end in range(2, len(parts) + 1, 2):
+                if parts[end - 2] != "groups":
+                    break
+                keys.add("/" + "/".join(parts[:end]))
+    return keys

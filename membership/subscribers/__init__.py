@@ -1,0 +1,10 @@
+"""Side jobs on domain events, in the transaction that raised them.
+
+Importing this package subscribes them to the process's dispatcher
+(``domain.events.dispatcher``), in this order: the user -> groups index,
+group ids, token digests, the ACL registry (which may raise further
+``acl.changed`` events), then the audit log, so an event is recorded after
+everything it caused.
+"""
+
+from . import acl_registry, audit, group_ids, index, tokens  # noqa: F401

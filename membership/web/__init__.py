@@ -1,0 +1,23 @@
+"""The HTTP front end: security policy, tweens, views, schemas, errors, OpenAPI.
+
+A view parses its input, makes one domain call, and presents the result
+(see ARCHITECTURE.md).
+"""
+
+from .db import bootstrap, database, root_factory
+from .rendering import JSONRenderer
+
+
+def includeme(config) -> None:
+    config.set_root_factory(root_factory)
+    config.include("pyramid_tm")
+    config.include(".request")
+    config.include("pyramid_retry")
+    config.include("pyramid_zodbconn")
+    config.include(".storage")
+    config.add_renderer("json", JSONRenderer)
+    config.include(".security")
+    config.include(".tweens")
+    config.scan(".views")
+    config.scan(".errors")
+    bootstrap(database(config.registry))

@@ -1,0 +1,99 @@
+"""The audit log over HTTP: ``/history`` (everything), ``/groups/{g}/history`` (that
+subtree, at any depth) and ``/users/{id}/history`` (events about that user).
+
+All need ``view-history`` on the node: owners of a group and the user
+themself by default, admins everywhere. Newest first, cursor-paged, with
+``?actor=``, ``?action=`` and ``?since=``; ``/history`` also takes ``?path=``
+(a group or user path, including ones deleted since) and ``?object=`` (a
+group's id). A group's or user's own history is that of the object: one
+created later under a reused name starts empty.
+"""
+
+from pyramid.request import Request
+from pyramid.view import view_config
+
+from ...model import Group, Root, User, history
+from ...permissions import Permission
+from ..http import collection, decode_cursor, read_query, url
+from ..problems import InvalidInput
+from ..schemas import HistoryQuery, RootHistoryQuery
+
+
+def event_body(request: Request, event: history.Event) -> dict:
+    body = event.as_dict()
+    body["links"] = {"target": url(request, event.target)}
+    return body
+
+
+def node_sources(log: history.History, node: Group | User) -> list[history.Source]:
+    """The index ranges that hold a group's or user's own history.
+
+    Its events by object key; for a group or user from release 0.1, also
+    what its path collected from its creation until the upgrade.
+    """
+    sources = history.whole(log.object_trees(node.history_key))
+    legacy = getattr(node, "legacy_history", None)
+    if legacy is not None:
+        path, until = legacy
+        low = history.since_id(node.created)
+        sources += [(tree, low, until - 1) for tree in log.path_trees(path)]
+    elif isinstance(node, User) and node.uid is None:
+        low = history.since_id(node.created)
+        sources = [(tree, low, history.HIGHEST) for tree in log.path_trees(node.path)]
+    return sources
+
+
+def history_page(request: Request, sources, query: HistoryQuery) -> dict:
+    cursor = decode_cursor(query.cursor)
+    before = None if cursor is None else history.parse_id(cursor)
+    if cursor is not None and before is None:
+        raise InvalidInput.field("cursor", "not a cursor this service issued")
+    events, more, last = history.page(
+        request.root.history,
+        limit=query.limit,
+        sources=sources,
+        actor=query.actor,
+        action=query.action,
+        since=query.since,
+        before=before,
+    )
+    items = [event_body(request, event) for event in events]
+    last_key = None if last is None else history.public_id(last)
+    return collection(request, items, more=more, last_key=last_key, query=query)
+
+
+@view_config(
+    context=Root,
+    name="history",
+    request_method="GET",
+    permission=Permission.VIEW_HISTORY,
+    renderer="json",
+)
+def all_history(context: Root, request: Request) -> dict:
+    query = read_query(request, RootHistoryQuery)
+    log = context.history
+    sources = None
+    if query.path is not None:
+        sources = history.whole(log.path_trees(query.path))
+    if query.object is not None:
+        sources = (sources or []) + history.whole(log.object_trees(query.object))
+    return history_page(request, sources, query)
+
+
+@view_config(
+    context=Group,
+    name="history",
+    request_method="GET",
+    permission=Permission.VIEW_HISTORY,
+    renderer="json",
+)
+@view_config(
+    context=User,
+    name="history",
+    request_method="GET",
+    permission=Permission.VIEW_HISTORY,
+    renderer="json",
+)
+def node_history(context: Group | User, request: Request) -> dict:
+    sources = node_sources(request.root.history, context)
+    return history_page(request, sources, read_query(request, HistoryQuery))

@@ -1,0 +1,126 @@
+"""Users: ``/users`` and ``/users/<id>``, and a user's groups."""
+
+from pyramid.request import Request
+from pyramid.view import view_config, view_defaults
+
+from ... import clock
+from ...domain import users
+from ...domain.queries import groups_of
+from ...model import User, Users
+from ...permissions import Permission
+from ..http import (
+    check_if_match,
+    collection,
+    container_page,
+    created,
+    decode_cursor,
+    no_content,
+    not_null,
+    read_body,
+    read_query,
+    url,
+)
+from ..schemas import UserCreate, UserGroupsQuery, UserPatch
+
+
+def user_body(request: Request, user: User) -> dict:
+    return {
+        "id": user.id,
+        "display_name": user.display_name,
+        "email": user.email,
+        "created": clock.rfc3339(user.created),
+        "modified": clock.rfc3339(user.modified),
+        "links": {
+            "self": url(request, user),
+            "groups": url(request, user, "groups"),
+            "tokens": url(request, user, "tokens"),
+            "acl": url(request, user, "acl"),
+            "history": url(request, user, "history"),
+        },
+    }
+
+
+@view_defaults(context=Users, renderer="json")
+class UsersView:
+    def __init__(self, context: Users, request: Request) -> None:
+        self.context = context
+        self.request = request
+
+    @view_config(request_method="POST", permission=Permission.CREATE_USER)
+    def create(self) -> dict:
+        data = read_body(self.request, UserCreate)
+        user = users.create_user(
+            self.request.domain,
+            data.id,
+            password=data.password,
+            display_name=data.display_name,
+            email=data.email,
+        )
+        body = user_body(self.request, user)
+        created(self.request, body["links"]["self"])
+        return body
+
+    @view_config(request_method="GET", permission=Permission.VIEW)
+    def list(self) -> dict:
+        return container_page(self.request, self.context, user_body)
+
+
+@view_defaults(context=User, renderer="json")
+class UserView:
+    def __init__(self, context: User, request: Request) -> None:
+        self.context = context
+        self.request = request
+
+    @view_config(request_method="GET", permission=Permission.VIEW)
+    def get(self) -> dict:
+        return user_body(self.request, self.context)
+
+    @view_config(request_method="PATCH", permission=Permission.EDIT)
+    def patch(self) -> dict:
+        data = read_body(self.request, UserPatch)  # a malformed body is 4xx, whatever If-Match says
+        check_if_match(self.request, user_body(self.request, self.context))
+        given = data.model_fields_set
+        users.update_user(
+            self.request.domain,
+            self.context,
+            display_name=not_null(data, "display_name", "may be empty but not null"),
+            email=data.email if "email" in given else ...,
+            password=not_null(data, "password", "may not be null"),
+            current_password=data.current_password,
+            revoke_tokens=data.revoke_tokens,
+        )
+        return user_body(self.request, self.context)
+
+    @view_config(request_method="DELETE", permission=Permission.DELETE)
+    def delete(self):
+        check_if_match(self.request, user_body(self.request, self.context))
+        users.delete_user(self.request.domain, self.context)
+        return no_content(self.request)
+
+    @view_config(name="groups", request_method="GET", permission=Permission.VIEW)
+    def groups(self) -> dict:
+        query = read_query(self.request, UserGroupsQuery)
+        actor = self.request.actor
+        rows, more = groups_of(
+            self.request.root,
+            self.context.id,
+            direct_only=query.direct,
+            prefix=query.prefix,
+            after=decode_cursor(query.cursor),
+            limit=query.limit,
+            may_view=lambda group: actor.may(Permission.VIEW, group),
+        )
+        items = []
+        for row in rows:
+            item = {"path": row.path, "direct": row.direct}
+            if row.direct:
+                item["role"] = row.role
+                if row.expires_at is not None:
+                    item["expires_at"] = clock.rfc3339(row.expires_at)
+            else:
+                item["via"] = row.via
+            item["links"] = {"self": url(self.request, row.path)}
+            items.append(item)
+        return collection(
+            self.request, items, more=more, last_key=rows[-1].path if rows else None, query=query
+        )
