@@ -62,6 +62,7 @@ setup(
             "import_members = membership.scripts.import_members:main",
             "export_history = membership.scripts.export_history:main",
             "pack_membership_db = membership.scripts.pack:main",
+            "membership_fsck = membership.scripts.fsck:main",
         ],
     },
 )

@@ -176,3 +176,20 @@ def test_initialize_is_idempotent(server, tmp_path):
     server.start()
     assert server.call("GET", "/users/admin", None, ("admin", ADMIN_PASSWORD))[0] == 200
     assert server.call("GET", "/users/admin", None, ("admin", "another-password"))[0] == 401
+
+
+def test_an_oversized_body_is_refused_from_its_header_before_any_is_sent(server):
+    """The attack: a 200 MB Content-Length, then a slow body. waitress would spool all
+    of it before the app saw the request; the limit must answer from the header."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(
+            b"POST /users HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 209715200\r\n\r\n"
+        )
+        started = time.monotonic()
+        reply = sock.recv(4096)
+        assert time.monotonic() - started < 5
+    assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
+    # a body at the limit still reaches the app (and is judged there)
+    status, _, body = server.call("POST", "/users", {"id": "x" * 2000}, ("admin", ADMIN_PASSWORD))
+    assert status == 422 and body["errors"][0]["field"] == "id"

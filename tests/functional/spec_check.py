@@ -44,7 +44,7 @@ class SpecChecker:
         self.schemas = Registry().with_resource(SPEC_URI, resource)
         self.routes = []
         for template in document["paths"]:
-            pattern = re.sub(r"\\\{[a-z]+\\\}", "[^/]+", re.escape(template))
+            pattern = re.sub(r"\\\{[a-z_]+\\\}", "[^/]+", re.escape(template))
             literals = template.count("/") - template.count("{")
             self.routes.append((literals, re.compile(pattern), template))
         self.routes.sort(key=lambda r: -r[0])

@@ -110,3 +110,30 @@ def test_new_writes_work_on_the_old_tree(old_app):
     assert check["via"] == "/groups/ops/groups/backend/groups/db"
     old_app.delete("/users/carol", headers=admin, status=204)
     old_app.get("/groups/ops/groups/backend/groups/db/members/carol", headers=admin, status=404)
+
+
+def test_groups_get_stable_ids_on_upgrade(old_app):
+    admin = basic("admin")
+    ids = {
+        path: old_app.get(path, headers=admin).json["id"]
+        for path in ("/groups/admins", "/groups/eng", "/groups/eng/groups/backend")
+    }
+    assert len(set(ids.values())) == 3
+    found = old_app.get(f"/groups/@id/{ids['/groups/eng/groups/backend']}", headers=admin)
+    assert found.status_int == 307
+    assert found.headers["Location"].endswith("/groups/eng/groups/backend")
+    # the ids are stored, not made up per request
+    assert old_app.get("/groups/eng", headers=admin).json["id"] == ids["/groups/eng"]
+
+
+def test_an_upgraded_group_keeps_its_history_and_adds_to_it(old_app):
+    admin = basic("admin")
+    old_app.patch_json("/groups/eng", {"title": "Eng"}, headers=admin, status=200)
+    events = old_app.get("/groups/eng/history?limit=1000", headers=admin).json["items"]
+    actions = [event["action"] for event in events]
+    assert actions[0] == "group.changed"
+    assert actions.count("group.created") == 3  # eng, backend, db: all from 0.1
+    # the deleted /groups/tmp of 0.1 is not the history of a new group there
+    old_app.post_json("/groups", {"name": "tmp"}, headers=admin, status=201)
+    fresh = old_app.get("/groups/tmp/history", headers=admin).json["items"]
+    assert [event["action"] for event in fresh] == ["group.created"]

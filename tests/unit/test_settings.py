@@ -14,7 +14,7 @@ from membership.settings import (
 
 URI = {"zodbconn.uri": "memory://"}
 ALL_KEYS = [info.json_schema_extra["key"] for info in Settings.model_fields.values()]
-TABLE_FILE = Path(__file__).parents[2] / "docs" / "settings-table.md"
+README = Path(__file__).parents[2] / "README.md"
 
 
 def env_name(key: str) -> str:
@@ -236,6 +236,7 @@ def test_every_setting_has_an_environment_variable():
     assert settings.argon2_memory_cost == 8
 
 
-@pytest.mark.skipif(not TABLE_FILE.exists(), reason="docs/settings-table.md not present")
-def test_docs_table_is_current():
-    assert TABLE_FILE.read_text(encoding="utf-8") == markdown_table()
+def test_the_readme_table_is_current():
+    text = README.read_text(encoding="utf-8")
+    start = text.index("<!-- settings-table -->\n") + len("<!-- settings-table -->\n")
+    assert text[start : text.index("<!-- /settings-table -->")] == markdown_table()

@@ -1,7 +1,7 @@
 """Groups at any depth: ``/groups``, ``/groups/<g>``, ``/groups/<g>/groups``, ...,
 and ``/groups/@id/<id>``, which finds a group by its stable id."""
 
-from pyramid.httpexceptions import HTTPForbidden, HTTPNotFound, HTTPTemporaryRedirect
+from pyramid.httpexceptions import HTTPForbidden, HTTPNotFound
 from pyramid.request import Request
 from pyramid.view import view_config, view_defaults
 
@@ -71,7 +71,7 @@ class GroupsView:
         )
 
 
-@view_config(context=Groups, name="@id", request_method="GET", renderer="json")
+@view_config(context=Groups, name="@id", request_method="GET")
 def group_by_id(context: Groups, request: Request):
     """307 to the group's current URL: a link that survives moves. Anyone authenticated
     may follow it; the target checks ``view`` as usual, so an id reveals nothing."""
@@ -85,7 +85,11 @@ def group_by_id(context: Groups, request: Request):
     location = url(request, group)
     if request.query_string:
         location += "?" + request.query_string
-    raise HTTPTemporaryRedirect(location=location)
+    response = request.response
+    response.status = 307
+    response.location = location
+    del response.content_type
+    return response
 
 
 @view_defaults(context=Group, renderer="json")
