@@ -112,7 +112,7 @@ class FileStorageKind:
         """Bulk-load members with the server stopped (FileStorage is single-process)."""
         with open(self.workdir / "import.log", "ab") as log:
             proc = subprocess.Popen(
-                [bin_path("import_members"), str(self.ini_path), group, "-", "--actor", "bench"],
+                [bin_path("import_members"), str(self.ini_path), group, "-"],
                 stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=subprocess.STDOUT,

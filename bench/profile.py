@@ -33,6 +33,7 @@ from webob import Request
 from bench import load, ours
 from bench.ceiling import pyramid_acl
 from bench.servers import Servers, server_settings
+from membership.web.db import database
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "bench" / "results" / "profile-check.txt"
@@ -151,8 +152,7 @@ def main(argv=None) -> int:
         ceiling = pyramid_acl.main({}, **{"bench.token": "t"})
         drive(ceiling, "/member", "Bearer t", 500)
         floor = drive(ceiling, "/member", "Bearer t", args.requests)
-        for db in app.registry._zodb_databases.values():
-            db.close()  # the server needs the FileStorage (and its lock) next
+        database(app.registry).close()  # the server needs the FileStorage (and its lock) next
         summary = "" if args.no_live else live(kind, path, auth)
 
     session = profiler.last_session

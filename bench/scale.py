@@ -98,8 +98,8 @@ def cold_loads(ini: Path, members: int) -> dict:
     """Objects loaded from storage, with an empty cache, by each hot operation."""
     from ZODB import DB
 
-    from membership.db import ROOT_KEY
-    from membership.security import principals_for
+    from membership.domain.queries import principals_for
+    from membership.web.db import ROOT_KEY
 
     url = f"file://{ini.parent}/{ini.stem}.fs"
     import zodburi
@@ -199,7 +199,7 @@ def serve_and_measure_rss(ini: Path, members: int, requests: int) -> dict:
 
 
 def cursor_after(key: str) -> str:
-    from membership.paging import encode_cursor
+    from membership.web.http import encode_cursor
 
     return encode_cursor(key)
 
