@@ -15,6 +15,9 @@ def ensure_tree(zodb_root, ctx_factory=Context) -> tuple[Root, bool]:
     created = root is None
     if created:
         root = zodb_root[ROOT_KEY] = Root()
+        jar = getattr(zodb_root, "_p_jar", None)
+        if jar is not None:  # the new objects get their jar, so the feed records what follows
+            jar.transaction_manager.get().savepoint(optimistic=True)
     evolve(root)
     if "admins" not in root.groups:
         ctx = ctx_factory(root, Actor.script("initialize_membership_db"))

@@ -11,10 +11,14 @@ from collections.abc import Callable
 from BTrees.Length import Length
 from BTrees.OOBTree import OOBTree
 
+from .. import clock
+from .expiry import Expiries
+from .feed import Feed
 from .history import History, new_event_id
 from .root import Root
+from .webhooks import Webhooks
 
-GENERATION = 1
+GENERATION = 3
 
 
 def stable_group_ids(root: Root) -> None:
@@ -44,7 +48,32 @@ def stable_group_ids(root: Root) -> None:
                 token.user = user
 
 
-STEPS: dict[int, Callable[[Root], None]] = {1: stable_group_ids}
+def change_feed(root: Root) -> None:
+    """0.2: the change feed starts empty (history before it stays in the audit log)."""
+    if root.feed is None:
+        root.feed = Feed()
+
+
+def webhooks_and_expiries(root: Root) -> None:
+    """0.2: webhook subscriptions, and the expiry instants still ahead (expiries that
+    passed before this step are not announced)."""
+    if root.webhooks is None:
+        root.webhooks = Webhooks()
+        root.webhooks.__parent__ = root
+    if root.expiries is None:
+        root.expiries = Expiries()
+        now = clock.now().timestamp()
+        for userid, path, _, expires in root.index.all_items():
+            if now < expires < float("inf"):
+                root.expiries.due.add((expires, userid, path))
+                root.expiries.by_member[(userid, path)] = expires
+
+
+STEPS: dict[int, Callable[[Root], None]] = {
+    1: stable_group_ids,
+    2: change_feed,
+    3: webhooks_and_expiries,
+}
 
 
 def evolve(root: Root) -> list[int]:

@@ -5,10 +5,13 @@ from BTrees.OOBTree import OOBTree
 
 from ..paths import group_names
 from .base import ADMIN_ACE, Node
+from .expiry import Expiries
+from .feed import Feed
 from .groups import Group, Groups
 from .history import History
 from .index import MembershipIndex
 from .users import Users
+from .webhooks import Webhooks
 
 
 class Root(Node):
@@ -20,6 +23,9 @@ class Root(Node):
       decides on the absence of ACEs (a user or group deletion, a move);
     * ``token_digests``: SHA-256 of a token -> ``(userid, token id)``;
     * ``group_ids``: stable group id -> group;
+    * ``feed``: the change feed, one batch per transaction in commit order;
+    * ``expiries``: membership expiry instants not announced yet (``membership.expired``);
+    * ``webhooks``: the webhook subscriptions (``/webhooks``) and the sinks' cursors;
     * ``history``: the audit log.
     """
 
@@ -31,18 +37,25 @@ class Root(Node):
     acl_nodes: OOBTree | None = None
     acl_version: Length | None = None
     group_ids: OOBTree | None = None
+    feed: Feed | None = None
+    expiries: Expiries | None = None
+    webhooks: Webhooks | None = None
 
     def __init__(self) -> None:
         self.history = History()
         self.acl_nodes = OOBTree()
         self.acl_version = Length()
         self.group_ids = OOBTree()
+        self.feed = Feed()
         self.index = MembershipIndex()
         self.token_digests = OOBTree()
         self.users = Users()
         self.users.__parent__ = self
         self.groups = Groups()
         self.groups.__parent__ = self
+        self.expiries = Expiries()
+        self.webhooks = Webhooks()
+        self.webhooks.__parent__ = self
 
     def builtin_acl(self) -> list:
         return [ADMIN_ACE]
@@ -52,6 +65,8 @@ class Root(Node):
             return self.users
         if name == "groups":
             return self.groups
+        if name == "webhooks" and self.webhooks is not None:
+            return self.webhooks
         raise KeyError(name)
 
 

@@ -16,6 +16,9 @@ def includeme(config) -> None:
     config.include("pyramid_zodbconn")
     config.include(".storage")
     config.add_renderer("json", JSONRenderer)
+    # A client that states no preference gets JSON, never the event stream.
+    config.add_accept_view_order("text/event-stream")
+    config.add_accept_view_order("application/json", weighs_more_than="text/event-stream")
     config.include(".security")
     config.include(".tweens")
     config.scan(".views")
