@@ -14,6 +14,8 @@ install_requires = [
     "pydantic>=2.6",
     "plaster_pastedeploy",
     "tqdm",
+    # webhook signatures (Standard Webhooks); pure stdlib, 0.x-style API: pinned
+    "standardwebhooks==1.1.0",
 ]
 
 extras_require = {
@@ -26,6 +28,7 @@ extras_require = {
         "jsonschema>=4.18",
         "openapi-python-client",
         "httpx",
+        "nats-py==2.16.0",
     ],
     "dev": [
         "ruff",
@@ -38,6 +41,8 @@ extras_require = {
     "relstorage": ["RelStorage[postgresql]", "psycopg2-binary", "gunicorn"],
     # make bench: plots and the profilers. wrk comes from the OS (apt-get install wrk);
     # Kinto, the peer, is installed by the bench into its own virtualenv.
+    # membership.changes.nats_url: publish the change feed to NATS JetStream.
+    "nats": ["nats-py==2.16.0"],
     "bench": ["matplotlib", "pyinstrument", "py-spy"],
 }
 
@@ -63,6 +68,7 @@ setup(
             "export_history = membership.scripts.export_history:main",
             "pack_membership_db = membership.scripts.pack:main",
             "membership_fsck = membership.scripts.fsck:main",
+            "membership_dispatch = membership.scripts.dispatch:main",
         ],
     },
 )

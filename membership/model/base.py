@@ -32,6 +32,7 @@ def declare_read(*objects: Persistent) -> None:
     for obj in objects:
         jar = getattr(obj, "_p_jar", None)
         if jar is not None and obj._p_oid is not None:
+            obj._p_activate()  # a ghost has no serial yet, and readCurrent would skip it
             jar.readCurrent(obj)
 
 

@@ -77,7 +77,8 @@ def test_a_tree_built_through_the_domain_is_consistent(tree):
 
 
 def test_groups_a_thousand_deep_are_checked_and_repaired_without_recursion(root):
-    """Built through the model: 1000 ``create_group`` calls would audit 1000 paths each."""
+    """Built through the model: 1000 nested ``create_group`` calls take ~20 s (each reads
+    and audits its whole lineage); the memberships still go through the domain."""
     system = script(root, max_depth=1000)
     create_user(system, "deep")
     container = root.groups
