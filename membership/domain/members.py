@@ -28,6 +28,7 @@ from .errors import (
     Unprocessable,
 )
 from .events import MembershipAdded, MembershipChanged, MembershipRemoved, MembersImported
+from .queries import is_last_admin
 from .users import create_missing_users
 
 
@@ -137,7 +138,7 @@ def _change(
         require_grant(ctx, group, membership.role, role)
         group.members.set_role(membership, role)
     if expires_at is not ...:
-        membership.expires_at = expires_at
+        group.members.set_expiry(membership, expires_at)
     after = membership.fields()
     changed = [key for key in after if after[key] != before[key]]
     if changed:
@@ -174,7 +175,7 @@ def remove_member(ctx: Context, group: Group, userid: str) -> None:
 
 def _remove(ctx: Context, group: Group, membership: Membership) -> None:
     require_grant(ctx, group, membership.role)
-    if group.path == ADMINS_PATH and len(group.members) == 1:
+    if group.path == ADMINS_PATH and is_last_admin(ctx.root, membership.user):
         raise Refused("the last member of /groups/admins cannot be removed", subject="user")
     declare_read(*group.lineage())
     group.members.remove(membership.user)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from .. import clock
-from ..model import Group, Members, Membership, Root, group_at
+from ..model import Group, Members, Membership, Root, declare_read, group_at
 from ..model.index import NEVER, IndexEntry
 from ..paging import dedupe_sorted, prefix_range, take
 from ..paths import (
@@ -56,12 +56,33 @@ def principals_for(root: Root, userid: str) -> list[str]:
     return principals
 
 
+def is_last_admin(root: Root, userid: str) -> bool:
+    """Whether ``userid`` holds the only membership of /groups/admins active now.
+
+    Declares the memberships it counted (and the count) read: two requests
+    removing the last two admins at once cannot both succeed.
+    """
+    admins = root.groups.get("admins")
+    if admins is None:
+        return False
+    members = admins.members
+    mine = members._items.get(userid)
+    if mine is None or mine.is_expired():
+        return False
+    now = clock.now()
+    others = [m for uid, m in members._items.items() if uid != userid and not m.is_expired(now)]
+    declare_read(members._count, *others)
+    return not others
+
+
 class GroupRow(NamedTuple):
     path: str
     direct: bool
     role: str | None = None
     via: str | None = None
     expires_at: datetime | None = None
+    #: The group itself, on the rows of a page (``groups_of``).
+    group: Group | None = None
 
 
 def active_entries(root: Root, userid: str) -> list[IndexEntry]:
@@ -116,19 +137,30 @@ def groups_of(
     limit: int,
     may_view: MayView = everything,
 ) -> tuple[list[GroupRow], bool]:
-    """A page of the user's groups in path order."""
+    """A page of the user's groups in path order, each row with its group."""
     if direct_only:
         now = clock.now().timestamp()
         entries = (
-            GroupRow(e.path, True, e.role, None, _expiry(e))
+            GroupRow(e.path, True, e.role, None, _expiry(e), group)
             for e in root.index.entries(userid, after=after)
-            if e.active_at(now) and e.path.startswith(prefix) and _visible(root, [e.path], may_view)
+            if e.active_at(now) and e.path.startswith(prefix)
+            for group in (group_at(root, e.path),)
+            if group is not None and may_view(group)
         )
         return take(entries, limit)
     rows = effective_groups(root, userid, may_view)
     paths = sorted(p for p in rows if p.startswith(prefix) and (after is None or p > after))
     page, more = take(paths, limit)
-    return [rows[path] for path in page], more
+    found = [rows[path]._replace(group=group_at(root, path)) for path in page]
+    return [row for row in found if row.group is not None], more
+
+
+def member_counts(group: Group) -> tuple[int, int]:
+    """``(members, expired)``: the group's active direct memberships, and the expired
+    ones not purged yet (which grant nothing, so they are no members)."""
+    members = group.members
+    expired = members.expired_count(clock.now())
+    return len(members) - expired, expired
 
 
 def effective_membership(

@@ -9,6 +9,7 @@ from ..permissions import Permission
 from .context import Context
 from .errors import AlreadyExists, InvalidValue, NotPermitted, Refused
 from .events import UserChanged, UserCreated, UserDeleted, UsersImported
+from .queries import is_last_admin
 from .tokens import revoke_all
 
 
@@ -98,7 +99,7 @@ def delete_user(ctx: Context, user: User) -> None:
     root = ctx.root
     userid = user.id
     paths = root.index.paths(userid)
-    if is_last_admin(ctx, userid):
+    if is_last_admin(root, userid):
         raise Refused("the last member of /groups/admins cannot be deleted")
     mark_changed(user)
     declare_read(root.acl_version)
@@ -140,8 +141,3 @@ def create_missing_users(ctx: Context, userids: Iterable[str]) -> int:
     if created:
         ctx.notify(UsersImported(users.path, after={"created": len(created)}, users=created))
     return len(created)
-
-
-def is_last_admin(ctx: Context, userid: str) -> bool:
-    admins = ctx.root.groups.get("admins")
-    return admins is not None and userid in admins.members and len(admins.members) == 1

@@ -288,7 +288,7 @@ def test_move_rewrites_index_paths_of_the_subtree(root, system, eng_tree):
 
 
 def test_move_rewrites_ace_principals_and_registry(root, system, eng_tree):
-    eng, sub, _, ops, old = eng_tree
+    eng, sub, _, ops, _ = eng_tree
     put_acl(
         system,
         root,

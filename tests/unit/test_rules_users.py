@@ -69,9 +69,7 @@ def test_own_password_change_without_current_password_is_invalid(root, alice):
 
 def test_own_password_change_with_wrong_current_password_is_not_permitted(root, alice):
     with pytest.raises(NotPermitted) as exc:
-        update_user(
-            as_user(root, "alice"), alice, password="new secret", current_password="guess"
-        )
+        update_user(as_user(root, "alice"), alice, password="new secret", current_password="guess")
     assert exc.value.subject == "current_password"
     assert CREDENTIALS.verify(alice.password_hash, "old secret")
 
@@ -91,9 +89,7 @@ def test_admin_changes_another_users_password_without_current_password(root, adm
 
 
 def test_password_change_is_redacted_in_history(root, alice):
-    update_user(
-        as_user(root, "alice"), alice, password="new secret", current_password="old secret"
-    )
+    update_user(as_user(root, "alice"), alice, password="new secret", current_password="old secret")
     event = max(root.history.oldest_first(), key=lambda e: e.id)
     assert event.action == "user.changed"
     assert event.before == {"password": "[redacted]"} == event.after
