@@ -7,6 +7,8 @@ processes serve it and where. Everything can be overridden on the command line
 
 import multiprocessing
 import os
+import shutil
+import tempfile
 
 # Where to listen. Put a reverse proxy (TLS, buffering) in front for the world.
 bind = os.environ.get("MEMBERSHIP_BIND", "127.0.0.1:6543")
@@ -40,6 +42,43 @@ keepalive = 5
 max_requests = 20000
 max_requests_jitter = 2000
 
-# Access log and error log to stderr, like the app's own logging.
-accesslog = os.environ.get("MEMBERSHIP_ACCESS_LOG", "-")
+# One access line per request: the app's own (logger membership.access, text or
+# JSON as membership.log_format says, with the request id, user, route template
+# and duration). gunicorn's access log is off so requests are not logged twice;
+# MEMBERSHIP_GUNICORN_ACCESS_LOG=- (or a file) turns it back on.
+accesslog = os.environ.get("MEMBERSHIP_GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
+
+# Prometheus metrics from every worker (membership/web/metrics.py): each worker
+# writes its samples to files in PROMETHEUS_MULTIPROC_DIR and GET /metrics adds
+# them up. The directory must be empty when the master starts (on_starting);
+# a worker that exits is marked dead (child_exit) so its gauges go away.
+# Default: a fresh directory under $TMPDIR; systemd gives one in /run (deploy/).
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_made: list[str] = []  # the directory on_starting made, removed on_exit
+
+
+def on_starting(server):
+    directory = os.environ.get(METRICS_DIR_ENV)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+        for name in os.listdir(directory):
+            if name.endswith(".db"):  # only prometheus_client's files: the rest is not ours
+                os.unlink(os.path.join(directory, name))
+    else:
+        directory = tempfile.mkdtemp(prefix="membership-metrics-")
+        _made.append(directory)
+    # Set before any worker is forked, so every worker imports prometheus_client with it.
+    os.environ[METRICS_DIR_ENV] = directory
+    server.log.info("metrics: %s=%s", METRICS_DIR_ENV, directory)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess  # here: never imported before the env is set
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    for directory in _made:
+        shutil.rmtree(directory, ignore_errors=True)

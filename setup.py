@@ -16,6 +16,24 @@ install_requires = [
     "tqdm",
     # webhook signatures (Standard Webhooks); pure stdlib, 0.x-style API: pinned
     "standardwebhooks==1.1.0",
+    # JWT bearer tokens from the operator's identity provider (PyJWKClient's caching
+    # and refetch rules move between minor releases): pinned
+    "pyjwt[crypto]==2.15.1",
+    # the admin UI's templates (membership/ui); htmx is vendored in membership/ui/static
+    "pyramid_jinja2>=2.10,<3",
+    "Jinja2>=3.1,<4",
+    # GET /metrics; multiprocess mode under gunicorn (gunicorn.conf.py): pinned
+    "prometheus-client==0.26.0",
+    # the failed-login throttle's moving windows, in process or shared through Redis: pinned
+    "limits[redis]==5.8.0",
+]
+
+#: membership.tracing.enabled: OpenTelemetry (0.x instrumentation, pinned with its SDK).
+TRACING = [
+    "opentelemetry-api==1.45.1",
+    "opentelemetry-sdk==1.45.1",
+    "opentelemetry-exporter-otlp-proto-http==1.45.1",
+    "opentelemetry-instrumentation-pyramid==0.66b1",
 ]
 
 extras_require = {
@@ -29,6 +47,9 @@ extras_require = {
         "openapi-python-client",
         "httpx",
         "nats-py==2.16.0",
+        # the admin UI in a real browser: Debian's chromium (.ci/run installs it)
+        "playwright>=1.50,<2",
+        *TRACING,  # tests/functional/test_tracing.py
     ],
     "dev": [
         "ruff",
@@ -43,6 +64,7 @@ extras_require = {
     # Kinto, the peer, is installed by the bench into its own virtualenv.
     # membership.changes.nats_url: publish the change feed to NATS JetStream.
     "nats": ["nats-py==2.16.0"],
+    "tracing": TRACING,
     "bench": ["matplotlib", "pyinstrument", "py-spy"],
 }
 
@@ -55,6 +77,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(exclude=["tests", "bench"]),
     include_package_data=True,
+    package_data={"membership.ui": ["templates/*.jinja2", "static/*"]},
     zip_safe=False,
     install_requires=install_requires,
     extras_require=extras_require,

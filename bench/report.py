@@ -15,6 +15,7 @@ README_END = "<!-- bench:latest:end -->"
 
 OUR_OPS = {
     "check": "membership check",
+    "check-basic": "check (Basic, cached)",
     "group": "group",
     "page-first": "members, first page",
     "page-late": "members, late page",
@@ -168,6 +169,29 @@ def markdown(data: dict, plots: list[str]) -> str:
                 f"| {label} `{row['request']}` | {size:,} | {fmt(rps)} "
                 f"| {fmt(med.get('p50_ms'), 2)} | {fmt(med.get('p99_ms'), 2)} "
                 f"| {percent(rps, bare)} | {percent(rps, pyramid)} | {errors_cell(row)} |"
+            )
+
+    if any(r["op"] == "check-basic" for r in data["results"]):
+        lines += [
+            "",
+            "## Basic (cached) against a token",
+            "",
+            "The same membership check, with `Authorization: Bearer <token>` and with the "
+            "admin's password on every request (argon2 once, then the process's cache of "
+            "verified logins, `membership.auth.basic_cache_seconds`).",
+            "",
+            "| members | token 2xx/s | Basic 2xx/s | Basic / token | token p50 ms | Basic p50 ms |",
+            "|--:|--:|--:|--:|--:|--:|",
+        ]
+        for size in res.sizes:
+            token = res.median("ours", "check", size) or {}
+            cached = res.median("ours", "check-basic", size) or {}
+            if not token and not cached:
+                continue
+            lines.append(
+                f"| {size:,} | {fmt(token.get('rps'))} | {fmt(cached.get('rps'))} "
+                f"| {ratio(cached.get('rps'), token.get('rps'), 2)} "
+                f"| {fmt(token.get('p50_ms'), 2)} | {fmt(cached.get('p50_ms'), 2)} |"
             )
 
     if any(r["server"] == "kinto" for r in data["results"]):

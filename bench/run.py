@@ -33,7 +33,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from bench import kinto, load, ours, report
-from bench.client import Client
+from bench.client import Client, basic
 from bench.load import Load, Request
 from bench.servers import BenchError, Server, Servers, free_port, plain, server_settings, write_ini
 
@@ -69,7 +69,7 @@ class Case:
     """One measured operation against one server at one group size."""
 
     server: str  # "bare", "pyramid", "ours", "kinto"
-    op: str  # "ceiling", "check", "group", "page-first", "page-late", "user-groups", "add", ...
+    op: str  # "ceiling", "check", "check-basic", "group", "page-first", "user-groups", "add", ...
     size: int | None
     request: Request
     kind: str | None = None  # ours only: the server kind (issue 6)
@@ -210,10 +210,12 @@ class Bench:
             raise BenchError(f"{ours.GROUP} has {count} members, not {size}")
         cursor = ours.late_cursor(client, size)
         members = f"{ours.GROUP}/members"
+        check = f"{members}/{ours.member(size // 2)}"
         reads = [
-            Case(
-                "ours", "check", size, Request("GET", f"{members}/{ours.member(size // 2)}", auth)
-            ),
+            Case("ours", "check", size, Request("GET", check, auth)),
+            # The same check with the admin's password on every request: argon2 once,
+            # then membership.auth.basic_cache_seconds answers (the warm-up fills it).
+            Case("ours", "check-basic", size, Request("GET", check, basic(ours.ADMIN, password))),
             Case("ours", "group", size, Request("GET", ours.GROUP, auth)),
             Case("ours", "page-first", size, Request("GET", f"{members}?limit=100", auth)),
             Case(
@@ -376,8 +378,8 @@ def parse_args(argv):
     )
     parser.add_argument(
         "--cases",
-        help="only these operations, comma-separated: check, group, page-first, page-late, "
-        "user-groups, add, remove (Kinto's equivalents follow)",
+        help="only these operations, comma-separated: check, check-basic, group, page-first, "
+        "page-late, user-groups, add, remove (Kinto's equivalents follow)",
     )
     parser.add_argument("--no-kinto", action="store_true", help="skip the peer")
     parser.add_argument("--no-ceiling", action="store_true", help="skip the ceiling apps")

@@ -1,8 +1,9 @@
 """Names, paths and principals: built and parsed here and nowhere else.
 
 A group's canonical path is its traversal path (``/groups/eng/groups/backend``);
-principals name a user (``user:alice``), a group (``group:/groups/eng``) or a
-role held directly in one (``group:/groups/eng#owner``). Everything here
+principals name a user (``user:alice``), a group (``group:/groups/eng``), a
+role held directly in one (``group:/groups/eng#owner``) or an OAuth client
+that calls with a token of its own (``client:reporting``). Everything here
 works on strings alone, so the per-request principal computation and the
 index need no object loads.
 """
@@ -131,6 +132,10 @@ def token_path(userid: str, token_id: str) -> str:
     return f"{USERS_PATH}/{userid}/tokens/{token_id}"
 
 
+def identity_path(userid: str, number: str) -> str:
+    return f"{USERS_PATH}/{userid}/identities/{number}"
+
+
 def user_principal(userid: str) -> str:
     return f"user:{userid}"
 
@@ -139,10 +144,25 @@ def group_principal(path: str, role: str | None = None) -> str:
     return f"group:{path}" if role is None else f"group:{path}#{role}"
 
 
+#: An OAuth client's id as an identity provider issues it (Keycloak's client ids,
+#: Okta's ``0oa…``, Entra's GUIDs): letters, digits and ``. _ - : @``.
+CLIENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$"
+_CLIENT_ID = re.compile(CLIENT_ID_PATTERN)
+
+
+def is_client_id(text: object) -> bool:
+    return isinstance(text, str) and _CLIENT_ID.fullmatch(text) is not None
+
+
+def client_principal(client_id: str) -> str:
+    """``client:<id>``: what a client-credentials JWT (no user behind it) carries."""
+    return f"client:{client_id}"
+
+
 @dataclass(frozen=True)
 class Principal:
-    kind: str  # "system", "user" or "group"
-    name: str  # the system principal, the user id or the group path
+    kind: str  # "system", "user", "group" or "client"
+    name: str  # the system principal, the user id, the group path or the client id
     role: str | None = None
 
 
@@ -153,6 +173,8 @@ def parse_principal(text: str) -> Principal | None:
     kind, colon, rest = text.partition(":")
     if colon and kind == "user" and is_valid_name(rest):
         return Principal("user", rest)
+    if colon and kind == "client" and is_client_id(rest):
+        return Principal("client", rest)
     if colon and kind == "group":
         path, hash_, role = rest.partition("#")
         if is_group_path(path) and (not hash_ or role in ROLES):

@@ -12,10 +12,12 @@ variable) and what is wrong with it, rather than a pydantic error dump.
 """
 
 import difflib
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
 from typing import Any, get_origin
+from urllib.parse import urlsplit
 
 import annotated_types
 from pydantic import (
@@ -29,8 +31,13 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails, PydanticUndefined
 
+from .scopes import SCOPES
+
 PREFIX = "membership."
 ENV_PREFIX = "MEMBERSHIP_"
+
+#: ``membership.throttle.storage`` schemes (the ``limits`` library's names).
+_THROTTLE_SCHEMES = ("memory", "redis", "rediss", "redis+unix", "valkey", "valkeys")
 
 # What a browser sends in ``Origin``: scheme://host[:port], no path, no trailing slash.
 _ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^\s/?#@]+")
@@ -85,6 +92,14 @@ class Settings(BaseModel):
         ge=1,
         le=1000,
     )
+    changes_stream_seconds: float = _setting(
+        55.0,
+        "membership.changes.stream_seconds",
+        "How long a server-sent-events stream of `/changes` stays open before it closes "
+        "with a `retry:` hint (the client reconnects with `Last-Event-ID`).",
+        gt=0,
+        le=3600,
+    )
     pack_days: float = _setting(
         7.0,
         "membership.pack_days",
@@ -102,6 +117,13 @@ class Settings(BaseModel):
     )
     argon2_parallelism: int = _setting(
         4, "membership.argon2.parallelism", "Argon2id password hashing: parallel lanes.", ge=1
+    )
+    auth_basic_cache_seconds: int = _setting(
+        60,
+        "membership.auth.basic_cache_seconds",
+        "Seconds a Basic login verified by argon2 is remembered in the process (keyed by an "
+        "HMAC, dropped when the password changes or the user goes; 0: verify every request).",
+        ge=0,
     )
     throttle_per_user: int = _setting(
         10,
@@ -130,8 +152,39 @@ class Settings(BaseModel):
     throttle_max_keys: int = _setting(
         100_000,
         "membership.throttle.max_keys",
-        "Most user ids/addresses tracked per process; the stalest are forgotten first.",
+        "Most user ids/addresses the in-process limiter tracks (`memory://`, and the fallback "
+        "when Redis is away); the stalest are forgotten first.",
         ge=1,
+    )
+    throttle_storage: str = _setting(
+        "memory://",
+        "membership.throttle.storage",
+        "Where failed logins are counted (the `limits` library): `memory://` (each process "
+        "on its own) or `redis://host:6379/0` (every worker and restart share the counts; if "
+        "Redis goes away, each process counts on its own until it is back).",
+        min_length=1,
+    )
+    log_format: str = _setting(
+        "text",
+        "membership.log_format",
+        "`text`: the ini's log format; `json`: one JSON object per line (time, level, logger, "
+        "message, and for requests: request id, user, method, route, status, duration).",
+    )
+    metrics_enabled: bool = _setting(
+        True,
+        "membership.metrics.enabled",
+        "Count requests, commits, conflicts, logins and checks for `GET /metrics` (Prometheus).",
+    )
+    metrics_allow: tuple[str, ...] = _setting(
+        ("127.0.0.0/8", "::1"),
+        "membership.metrics.allow",
+        "Client addresses or networks (CIDR) that may read `/metrics`; others get 404.",
+    )
+    tracing_enabled: bool = _setting(
+        False,
+        "membership.tracing.enabled",
+        "OpenTelemetry tracing (`pip install membership[tracing]`); the exporter is set by the "
+        "standard `OTEL_*` variables (OTLP over HTTP by default).",
     )
     cors_allow_origins: tuple[str, ...] = _setting(
         (),
@@ -146,12 +199,230 @@ class Settings(BaseModel):
         ge=0,
     )
 
+    webhooks_allow_private: bool = _setting(
+        False,
+        "membership.webhooks.allow_private",
+        "Allow webhook URLs whose host resolves to a loopback, private or link-local address "
+        "(refused with 422 otherwise). For tests and closed networks.",
+    )
+    webhooks_timeout: float = _setting(
+        10.0,
+        "membership.webhooks.timeout",
+        "Seconds a webhook delivery may take (connect, send, answer); redirects are not followed.",
+        gt=0,
+        le=300,
+    )
+    webhooks_retry_min: float = _setting(
+        5.0,
+        "membership.webhooks.retry_min",
+        "Seconds before the first retry of a failed delivery; each retry doubles it (with "
+        "jitter) up to `membership.webhooks.retry_max`. `Retry-After` on 429/503 wins.",
+        gt=0,
+    )
+    webhooks_retry_max: float = _setting(
+        86400.0,
+        "membership.webhooks.retry_max",
+        "Longest wait between two attempts of a failing delivery, in seconds.",
+        gt=0,
+    )
+    webhooks_disable_after: float = _setting(
+        86400.0,
+        "membership.webhooks.disable_after",
+        "Seconds of failed deliveries after which a subscription is disabled "
+        "(`webhook.disabled`); a 410 from the receiver disables at once.",
+        gt=0,
+    )
+    dispatch_in_process: bool = _setting(
+        True,
+        "membership.dispatch.in_process",
+        "Run the dispatcher (webhooks, `membership.expired`, feed sealing and retention) as a "
+        "thread of the app when the storage is a FileStorage, which one process owns. On "
+        "ZEO/RelStorage run `membership_dispatch <ini>` instead.",
+    )
+    dispatch_lease_seconds: float = _setting(
+        60.0,
+        "membership.dispatch.lease_seconds",
+        "How long a dispatcher's lease on a subscription lasts unless renewed: another "
+        "`membership_dispatch` takes over this long after the owner died.",
+        ge=1,
+    )
+    dispatch_poll_seconds: float = _setting(
+        0.5,
+        "membership.dispatch.poll_seconds",
+        "How often the dispatcher checks the storage's last transaction id (no ZODB "
+        "connection is held in between).",
+        gt=0,
+        le=60,
+    )
+    dispatch_workers: int = _setting(
+        4,
+        "membership.dispatch.workers",
+        "Subscriptions a dispatcher delivers to at the same time (one thread each).",
+        ge=1,
+        le=256,
+    )
+    changes_retention_days: float = _setting(
+        7.0,
+        "membership.changes.retention_days",
+        "Days the change feed keeps; older cursors get 410 (0: keep everything).",
+        ge=0,
+    )
+    changes_nats_url: tuple[str, ...] = _setting(
+        (),
+        "membership.changes.nats_url",
+        "NATS servers (`nats://127.0.0.1:4222`) to publish every change to, on JetStream "
+        "subjects `membership.changes.<type>` with `Nats-Msg-Id` = the change's id; none: off.",
+    )
+
+    ui_insecure_cookies: bool = _setting(
+        False,
+        "membership.ui.insecure_cookies",
+        "Send the admin UI's session cookie without `Secure`, so logging in works over plain "
+        "http (local development only; `development.ini` sets it).",
+    )
+    ui_session_secret: str = _setting(
+        "",
+        "membership.ui.session_secret",
+        "Key that signs the admin UI's session cookies (a long random string, the same for "
+        "every worker). Unset: a new one per process, so sessions end at a restart and do "
+        "not span several workers.",
+    )
+
+    # External identity (OIDC resource server). The audience comes first: the
+    # issuer's check needs it.
+    oidc_audience: str = _setting(
+        "",
+        "membership.oidc.audience",
+        "The audience this service's JWTs carry (`aud` must contain it); required with "
+        "`membership.oidc.issuer`.",
+    )
+    oidc_issuer: str = _setting(
+        "",
+        "membership.oidc.issuer",
+        "The identity provider whose JWT bearer tokens are accepted (exact `iss`, e.g. "
+        "`https://sso.example.com/realms/acme`); unset: JWTs are off. https, or http on a "
+        "loopback address only.",
+    )
+    oidc_jwks_uri: str = _setting(
+        "",
+        "membership.oidc.jwks_uri",
+        "Where the issuer publishes its signing keys (JWKS); unset: read from "
+        "`<issuer>/.well-known/openid-configuration`.",
+    )
+    oidc_algorithms: tuple[str, ...] = _setting(
+        ("RS256", "ES256", "EdDSA"),
+        "membership.oidc.algorithms",
+        "JWT signature algorithms accepted (asymmetric only: `none` and `HS*` are refused).",
+    )
+    oidc_leeway: float = _setting(
+        30.0,
+        "membership.oidc.leeway",
+        "Seconds of clock skew allowed on a JWT's `exp`, `nbf` and `iat`.",
+        ge=0,
+        le=600,
+    )
+    oidc_username_claim: str = _setting(
+        "",
+        "membership.oidc.username_claim",
+        "A JWT claim naming the user id (e.g. `preferred_username`), used when the token's "
+        "`(iss, sub)` is linked to no user; unset: only linked identities name users.",
+    )
+    oidc_scope_prefix: str = _setting(
+        "",
+        "membership.oidc.scope_prefix",
+        "Prefix of this service's scopes in a JWT's `scope`/`scp` claim (e.g. `membership:` "
+        "for `membership:read`); other scopes are ignored.",
+    )
+    oidc_default_scopes: tuple[str, ...] = _setting(
+        ("admin",),
+        "membership.oidc.default_scopes",
+        "Scopes of a JWT whose `scope`/`scp` claim names none of this service's "
+        "(`read`, `write`, `acl`, `provision`, `admin`); empty: such a token may do nothing.",
+    )
+    oidc_jwks_cache_seconds: float = _setting(
+        300.0,
+        "membership.oidc.jwks_cache_seconds",
+        "Seconds the issuer's key set is cached before it is fetched again (while the "
+        "issuer is unreachable, the cached keys keep working).",
+        gt=0,
+    )
+    oidc_jwks_refetch_seconds: float = _setting(
+        30.0,
+        "membership.oidc.jwks_refetch_seconds",
+        "Least seconds between two fetches of the key set forced by a JWT naming an "
+        "unknown key, or after a failed fetch (0: no limit).",
+        ge=0,
+    )
+
     @field_validator("*", mode="before")
     @classmethod
     def _split_lists(cls, value: Any, info: ValidationInfo) -> Any:
         """Ini files and the environment give lists as one space-separated string."""
         is_list = get_origin(cls.model_fields[info.field_name].annotation) is tuple
         return value.split() if is_list and isinstance(value, str) else value
+
+    @field_validator("oidc_issuer", "oidc_jwks_uri")
+    @classmethod
+    def _check_oidc_url(cls, url: str, info: ValidationInfo) -> str:
+        """https, or http on a loopback address (tests, an IdP on the same machine)."""
+        if not url:
+            return url
+        problem = idp_url_problem(url)
+        if problem:
+            raise ValueError(problem)
+        if info.field_name == "oidc_issuer" and not info.data.get("oidc_audience"):
+            raise ValueError("needs membership.oidc.audience too (the audience of its tokens)")
+        return url
+
+    @field_validator("oidc_algorithms")
+    @classmethod
+    def _check_algorithms(cls, algorithms: tuple[str, ...]) -> tuple[str, ...]:
+        if not algorithms:
+            raise ValueError(f"give at least one of {' '.join(sorted(JWT_ALGORITHMS))}")
+        for algorithm in algorithms:
+            if algorithm.lower() == "none" or algorithm.upper().startswith("HS"):
+                raise ValueError(
+                    f"{algorithm!r} is refused: unsigned and shared-secret (HS*) tokens "
+                    "cannot be checked against the issuer's public keys"
+                )
+            if algorithm not in JWT_ALGORITHMS:
+                raise ValueError(
+                    f"unknown algorithm {algorithm!r} (one of {' '.join(sorted(JWT_ALGORITHMS))})"
+                )
+        return algorithms
+
+    @field_validator("oidc_default_scopes")
+    @classmethod
+    def _check_scopes(cls, scopes: tuple[str, ...]) -> tuple[str, ...]:
+        for scope in scopes:
+            if scope not in SCOPES:
+                raise ValueError(f"unknown scope {scope!r} (one of {' '.join(SCOPES)})")
+        return scopes
+
+    @field_validator("throttle_storage")
+    @classmethod
+    def _check_throttle_storage(cls, uri: str) -> str:
+        scheme = uri.partition("://")[0]
+        if not uri.partition("://")[1] or scheme not in _THROTTLE_SCHEMES:
+            raise ValueError(f"not memory:// or a redis:// URL: {uri!r}")
+        return uri
+
+    @field_validator("log_format")
+    @classmethod
+    def _check_log_format(cls, value: str) -> str:
+        if value not in ("text", "json"):
+            raise ValueError(f"must be text or json, not {value!r}")
+        return value
+
+    @field_validator("metrics_allow")
+    @classmethod
+    def _check_networks(cls, networks: tuple[str, ...]) -> tuple[str, ...]:
+        for network in networks:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"not an address or network (CIDR): {network!r}") from None
+        return networks
 
     @field_validator("cors_allow_origins")
     @classmethod
@@ -161,6 +432,35 @@ class Settings(BaseModel):
             if origin != "*" and not _ORIGIN.fullmatch(origin):
                 raise ValueError(f"not an origin (scheme://host[:port], or *): {origin!r}")
         return origins
+
+
+#: Asymmetric JWS algorithms (RFC 7518, RFC 8037): the only ones a JWT may be signed with.
+JWT_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+
+
+def idp_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot name an identity provider, or None."""
+    try:
+        parsed = urlsplit(url)
+        host = parsed.hostname
+    except ValueError:
+        return f"not a URL: {url!r}"
+    if parsed.scheme not in ("https", "http") or not host:
+        return f"not an https URL: {url!r}"
+    if parsed.scheme == "http" and not _is_loopback(host):
+        return f"must be https (http only on a loopback address): {url!r}"
+    return None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class SettingsError(Exception):
@@ -303,9 +603,10 @@ def _type_text(info: FieldInfo) -> str:
 def _default_text(info: FieldInfo, *, md: bool = True) -> str:
     if info.default is PydanticUndefined:
         return "*required*" if md else "none"
-    if info.default == ():
+    if info.default == () or info.default == "":
         return "*(none)*" if md else "none"
-    text = _number(info.default)
+    default = info.default
+    text = " ".join(default) if isinstance(default, tuple) else _number(default)
     return f"`{text}`" if md else text
 
 

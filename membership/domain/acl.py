@@ -41,7 +41,8 @@ from .events import AclChanged
 from .queries import principals_for
 
 PRINCIPAL_FORMS = (
-    "system.Everyone, system.Authenticated, user:<id>, group:<path> or group:<path>#<role>"
+    "system.Everyone, system.Authenticated, user:<id>, group:<path>, group:<path>#<role> "
+    "or client:<id>"
 )
 PERMISSIONS = frozenset(str(p) for p in Permission)
 

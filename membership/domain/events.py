@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
     from ..model import Group, Membership, Node, Token, User
+    from ..model.webhooks import Subscription
     from .context import Context
 
 
@@ -137,6 +138,42 @@ class AclChanged(DomainEvent):
     action: ClassVar[str] = "acl.changed"
     node: "Node"
     path: str
+
+
+@dataclass
+class MembershipExpired(DomainEvent):
+    """An expiry instant passed (raised once, by the dispatcher, within seconds of it)."""
+
+    action: ClassVar[str] = "membership.expired"
+    group_path: str
+    userid: str
+
+
+@dataclass
+class WebhookCreated(DomainEvent):
+    action: ClassVar[str] = "webhook.created"
+    subscription: "Subscription"
+
+
+@dataclass
+class WebhookChanged(DomainEvent):
+    action: ClassVar[str] = "webhook.changed"
+    subscription: "Subscription"
+
+
+@dataclass
+class WebhookDeleted(DomainEvent):
+    action: ClassVar[str] = "webhook.deleted"
+    subscription: "Subscription"
+
+
+@dataclass
+class WebhookDisabled(DomainEvent):
+    """The receiver answered 410, or kept failing for the whole failure window."""
+
+    action: ClassVar[str] = "webhook.disabled"
+    subscription: "Subscription"
+    reason: str
 
 
 Handler = Callable[["Context", DomainEvent], None]

@@ -5,7 +5,7 @@ from .groups import Group, Groups, Members, Membership, NonMember
 from .history import Event, History
 from .index import MembershipIndex
 from .root import Root, group_at, node_at
-from .users import Token, Tokens, User, Users
+from .users import Identities, LinkedIdentity, Token, Tokens, User, Users
 
 __all__ = [
     "ADMIN_ACE",
@@ -14,6 +14,8 @@ __all__ = [
     "Group",
     "Groups",
     "History",
+    "Identities",
+    "LinkedIdentity",
     "Members",
     "Membership",
     "MembershipIndex",

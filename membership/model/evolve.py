@@ -18,7 +18,7 @@ from .history import History, new_event_id
 from .root import Root
 from .webhooks import Webhooks
 
-GENERATION = 3
+GENERATION = 4
 
 
 def stable_group_ids(root: Root) -> None:
@@ -69,10 +69,21 @@ def webhooks_and_expiries(root: Root) -> None:
                 root.expiries.by_member[(userid, path)] = expires
 
 
+def member_expiry_index(root: Root) -> None:
+    """0.2: each group's memberships with an expiry, counted and in expiry order,
+    so ``member_count`` and ``expired_count`` stay O(log n) on an upgraded tree."""
+    stack = list(root.groups._items.values())
+    while stack:
+        group = stack.pop()
+        group.members._ensure_expiry_index()
+        stack.extend(group.groups._items.values())
+
+
 STEPS: dict[int, Callable[[Root], None]] = {
     1: stable_group_ids,
     2: change_feed,
     3: webhooks_and_expiries,
+    4: member_expiry_index,
 }
 
 

@@ -1,9 +1,11 @@
 """Groups at any depth, and their direct memberships."""
 
 import uuid
+from bisect import bisect_right
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
+from BTrees.Length import Length
 from BTrees.OOBTree import OOTreeSet
 from pyramid.authorization import Allow
 
@@ -88,12 +90,34 @@ class Group(Node):
         return {"title": self.title, "description": self.description}
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def expiry_key(when: datetime) -> int:
+    """An instant as whole microseconds since the epoch: exact, so it orders and
+    compares like the datetimes ``Membership.is_expired`` compares."""
+    return (when - _EPOCH) // _MICROSECOND
+
+
 class Members(Container):
-    """Direct memberships of one group, with a (role, userid) set for ``?role=`` pages."""
+    """Direct memberships of one group, with a (role, userid) set for ``?role=`` pages.
+
+    Memberships that have an expiry are also counted (``expiring``) and kept in
+    expiry order (``by_expiry``: ``(expiry_key, userid)``), so how many have
+    expired by now costs O(1) for a group without any and O(log n + expired)
+    otherwise. Trees written before these existed have ``None``: the first
+    write builds them, reads compute the same from the memberships until then.
+    """
+
+    expiring: Length | None = None
+    by_expiry: OOTreeSet | None = None
 
     def __init__(self) -> None:
         super().__init__()
         self.by_role = OOTreeSet()
+        self.expiring = Length()
+        self.by_expiry = OOTreeSet()
 
     @property
     def group(self) -> Group:
@@ -112,8 +136,10 @@ class Members(Container):
         return (userid for _, userid in pairs)
 
     def add(self, userid: str, membership: "Membership") -> "Membership":
+        self._ensure_expiry_index()
         self.attach(userid, membership)
         self.by_role.add((membership.role, userid))
+        self._track_expiry(membership, userid)
         return membership
 
     def set_role(self, membership: "Membership", role: str) -> None:
@@ -121,10 +147,56 @@ class Members(Container):
         self.by_role.add((role, membership.user))
         membership.role = role
 
+    def set_expiry(self, membership: "Membership", expires_at: datetime | None) -> None:
+        """Change a membership's expiry (``None``: never), keeping the expiry index."""
+        if expires_at == membership.expires_at:
+            return
+        self._ensure_expiry_index()
+        self._untrack_expiry(membership, membership.user)
+        membership.expires_at = expires_at
+        self._track_expiry(membership, membership.user)
+
     def remove(self, userid: str) -> "Membership":
+        self._ensure_expiry_index()
         membership = self.detach(userid)
         self.by_role.remove((membership.role, userid))
+        self._untrack_expiry(membership, userid)
         return membership
+
+    def expired_count(self, now: datetime) -> int:
+        """How many memberships have expired at ``now`` (and are not purged yet)."""
+        limit = expiry_key(now)
+        if self.by_expiry is None:  # a tree from before the index: computed, not stored
+            stamps = getattr(self, "_v_expiry_keys", None)
+            if stamps is None:
+                stamps = sorted(
+                    expiry_key(m.expires_at)
+                    for m in self._items.values()
+                    if m.expires_at is not None
+                )
+                self._v_expiry_keys = stamps
+            return bisect_right(stamps, limit)
+        if not self.expiring():
+            return 0
+        return sum(1 for _ in self.by_expiry.keys(max=(limit, KEY_CEILING)))
+
+    def _ensure_expiry_index(self) -> None:
+        if self.by_expiry is not None:
+            return
+        self.expiring = Length()
+        self.by_expiry = OOTreeSet()
+        for userid, membership in self._items.items():
+            self._track_expiry(membership, userid)
+
+    def _track_expiry(self, membership: "Membership", userid: str) -> None:
+        if membership.expires_at is not None:
+            self.by_expiry.add((expiry_key(membership.expires_at), userid))
+            self.expiring.change(1)
+
+    def _untrack_expiry(self, membership: "Membership", userid: str) -> None:
+        if membership.expires_at is not None:
+            self.by_expiry.remove((expiry_key(membership.expires_at), userid))
+            self.expiring.change(-1)
 
     def __getitem__(self, name: str) -> "Membership | NonMember":
         """A direct membership, or a transient stand-in for a user who holds none here.

@@ -26,6 +26,8 @@ class Root(Node):
     * ``feed``: the change feed, one batch per transaction in commit order;
     * ``expiries``: membership expiry instants not announced yet (``membership.expired``);
     * ``webhooks``: the webhook subscriptions (``/webhooks``) and the sinks' cursors;
+    * ``identity_index``: ``(issuer, subject)`` of a linked identity -> ``(userid, n)``
+      (trees from before it get one with their first link);
     * ``history``: the audit log.
     """
 
@@ -40,6 +42,7 @@ class Root(Node):
     feed: Feed | None = None
     expiries: Expiries | None = None
     webhooks: Webhooks | None = None
+    identity_index: OOBTree | None = None
 
     def __init__(self) -> None:
         self.history = History()
@@ -56,6 +59,7 @@ class Root(Node):
         self.expiries = Expiries()
         self.webhooks = Webhooks()
         self.webhooks.__parent__ = self
+        self.identity_index = OOBTree()
 
     def builtin_acl(self) -> list:
         return [ADMIN_ACE]

@@ -27,6 +27,10 @@ class User(Node):
     #: history stays filed under their path (``history_key``).
     uid: str | None = None
     _tokens = None  # an OOBTree, made with the first token
+    #: Linked external identities: an OOBTree, made with the first, of
+    #: ``n -> (issuer, subject, created)``; ``_identity_seq`` numbers them.
+    _identities = None
+    _identity_seq: int = 0
     _modified: datetime | None = None
 
     def __init__(self, password_hash: str | None, display_name: str, email: str | None) -> None:
@@ -57,11 +61,17 @@ class User(Node):
     def __getitem__(self, name: str):
         if name == "tokens":
             return self.tokens
+        if name == "identities":
+            return self.identities
         raise KeyError(name)
 
     @property
     def tokens(self) -> "Tokens":
         return Tokens(self)
+
+    @property
+    def identities(self) -> "Identities":
+        return Identities(self)
 
     def touch(self) -> None:
         self._modified = clock.now()
@@ -78,6 +88,11 @@ class User(Node):
         if self._tokens is None:
             self._tokens = OOBTree()
         return self._tokens
+
+    def identity_records(self) -> OOBTree:
+        if self._identities is None:
+            self._identities = OOBTree()
+        return self._identities
 
 
 class Tokens:
@@ -113,13 +128,25 @@ class Token(Node):
     #: The user it belongs to (a persistent reference; ``model.evolve`` sets it on
     #: tokens written by release 0.1).
     user: User | None = None
+    #: What the token may be used for (``membership.scopes``); None: everything its
+    #: user may do (every token of release 0.1, and tokens made without scopes).
+    scopes: tuple[str, ...] | None = None
 
-    def __init__(self, user: User, digest: str, name: str, expires_at: datetime | None) -> None:
+    def __init__(
+        self,
+        user: User,
+        digest: str,
+        name: str,
+        expires_at: datetime | None,
+        scopes: tuple[str, ...] | None = None,
+    ) -> None:
         self.user = user
         self.digest = digest
         self.name = name
         self.created = clock.now()
         self.expires_at = expires_at
+        if scopes is not None:
+            self.scopes = tuple(scopes)
 
     @property
     def __parent__(self) -> Tokens | None:
@@ -134,4 +161,61 @@ class Token(Node):
 
     def fields(self) -> dict:
         """What the audit log shows of a token: never the secret or its digest."""
-        return {"name": self.name, "expires_at": self.expires_at}
+        fields = {"name": self.name, "expires_at": self.expires_at}
+        if self.scopes is not None:
+            fields["scopes"] = list(self.scopes)
+        return fields
+
+
+class Identities:
+    """Transient view of a user's linked identities (``/users/<id>/identities``)."""
+
+    __name__ = "identities"
+
+    def __init__(self, user: User) -> None:
+        self.__parent__ = user
+        self.user = user
+
+    def __getitem__(self, name: str) -> "LinkedIdentity":
+        records = self.user._identities
+        if records is None or not is_valid_name(name) or name not in records:
+            raise KeyError(name)
+        return LinkedIdentity(self, name, *records[name])
+
+    def values(self) -> list["LinkedIdentity"]:
+        records = self.user._identities
+        if records is None:
+            return []
+        items = sorted(records.items(), key=lambda item: int(item[0]))
+        return [LinkedIdentity(self, name, *record) for name, record in items]
+
+    @property
+    def __acl__(self) -> list:
+        return []
+
+
+class LinkedIdentity:
+    """An identity provider's ``(issuer, subject)`` that names this user: transient,
+    built from the user's record (a tuple), so the user's record is all there is."""
+
+    __acl__: list = []
+
+    def __init__(
+        self, parent: Identities, name: str, issuer: str, subject: str, created: datetime
+    ) -> None:
+        self.__parent__ = parent
+        self.__name__ = name
+        self.issuer = issuer
+        self.subject = subject
+        self.created = created
+
+    @property
+    def id(self) -> str:
+        return self.__name__
+
+    @property
+    def user(self) -> User:
+        return self.__parent__.user
+
+    def fields(self) -> dict:
+        return {"issuer": self.issuer, "subject": self.subject}

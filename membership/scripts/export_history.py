@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 2
-    with app_environment(args.config_uri) as env:
+    with app_environment(args.config_uri, reads_only=True) as env:
         tm = env["request"].tm
         tm.begin()
         try:

@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         "--repair", action="store_true", help="rebuild what can be derived from the tree"
     )
     args = cli.parse_args(sys.argv[1:] if argv is None else argv)
-    with app_environment(args.config_uri) as env:
+    with app_environment(args.config_uri, reads_only=not args.repair) as env:
         request = env["request"]
         tm = request.tm
         tm.begin()

@@ -21,7 +21,10 @@ import time
 
 import zodburi
 from pyramid.paster import get_appsettings, setup_logging
+from zc.lockfile import LockError
 from ZODB import DB
+
+from .common import locked_message
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +87,14 @@ def main(argv=None) -> int:
     scheme = uri.split(":", 1)[0]
     try:
         db = open_db(uri)
-    except Exception as exc:  # e.g. a FileStorage locked by a running app
+    except LockError as exc:  # a FileStorage a running app holds: packed offline only
+        print(
+            locked_message(exc, "pack_membership_db", read_only_hint=False)
+            + " (on ZEO or RelStorage packing runs beside the servers)",
+            file=sys.stderr,
+        )
+        return 1
+    except Exception as exc:
         print(f"pack_membership_db: cannot open the {scheme} storage: {exc}", file=sys.stderr)
         return 1
     try:

@@ -4,6 +4,7 @@ A view parses its input, makes one domain call, and presents the result
 (see ARCHITECTURE.md).
 """
 
+from ..dispatch import start_in_process
 from .db import bootstrap, database, root_factory
 from .rendering import JSONRenderer
 
@@ -23,4 +24,10 @@ def includeme(config) -> None:
     config.include(".tweens")
     config.scan(".views")
     config.scan(".errors")
+    config.include("membership.ui")  # the admin UI under /ui/ (its own route, session, errors)
     bootstrap(database(config.registry))
+    # FileStorage (make serve): webhooks, membership.expired and feed upkeep run in
+    # this process; on ZEO/RelStorage, membership_dispatch does (membership.dispatch).
+    config.registry.membership_dispatcher = start_in_process(
+        database(config.registry), config.registry.membership_settings
+    )

@@ -7,11 +7,13 @@ an unexpected exception is logged here and answered as a bare 500.
 import logging
 from urllib.parse import quote
 
-from pyramid.httpexceptions import HTTPException
+from pyramid.httpexceptions import HTTPException, HTTPForbidden
 from pyramid.response import Response
+from pyramid.security import NO_PERMISSION_REQUIRED
 from pyramid.view import exception_view_config, forbidden_view_config, notfound_view_config
 from ZODB.POSException import ConflictError
 
+from ..domain.changes import Gone
 from ..domain.errors import (
     AlreadyExists,
     BulkOperationFailed,
@@ -22,11 +24,14 @@ from ..domain.errors import (
     Refused,
     Unprocessable,
 )
+from ..model import Groups, Users
 from ..paths import NAME_RULE, is_valid_name
+from ..ui.session import is_ui_request
 from .db import NotInitialized
 from .problems import MembershipError
 from .rendering import dumps
-from .security import AUTH_FAILED, THROTTLED
+from .schemas import NO_SUCH_GROUP, NO_SUCH_USER
+from .security import AUTH_FAILED, ISSUER_UNAVAILABLE, JWT_REFUSED, THROTTLED, ScopeDenied
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +76,7 @@ DOMAIN_ERRORS: tuple[tuple[type[DomainError], int, str], ...] = (
     (Refused, 409, "Conflict"),
     (NotFound, 422, "Unknown reference"),
     (Unprocessable, 422, "Validation failed"),
+    (Gone, 410, "Gone"),
 )
 
 
@@ -87,13 +93,22 @@ def domain_error(exc: DomainError, request) -> Response:
     status, title = domain_status(exc)
     errors = [] if exc.subject is None else [{"field": exc.subject, "message": exc.subject_message}]
     extra = {k: v for k, v in exc.facts.items() if k == "operation"}
-    return problem(status, title, exc.message, errors=errors, **extra)
+    detail = exc.message
+    cause = exc.cause if isinstance(exc, BulkOperationFailed) else exc
+    permission = cause.facts.get("permission") if isinstance(cause, NotPermitted) else None
+    if permission is not None:
+        extra["permission"] = permission
+        if permission not in detail:
+            detail = f"{detail} (missing permission: {permission})"
+    return problem(status, title, detail, errors=errors, **extra)
 
 
 @notfound_view_config()
 def not_found(exc: HTTPException, request) -> Response:
     """404 (or 405 with ``Allow``) for those who may know; anonymous callers get the
     same 401 whether or not something is there, so they cannot probe for names."""
+    if is_ui_request(request):
+        return ui_error(exc, request)
     if request.authenticated_userid is None:
         return forbidden(exc, request)
     name = request.view_name
@@ -112,11 +127,20 @@ def not_found(exc: HTTPException, request) -> Response:
             f"{request.method} is not allowed on {request.path}",
             headers={"Allow": ", ".join(sorted(allowed))},
         )
+    context = getattr(request, "context", None)
+    if name and not allowed and isinstance(context, Groups | Users):
+        # Traversal stopped at a name its container does not hold.
+        missing = f"{context.path.rstrip('/')}/{name}"
+        if isinstance(context, Groups):
+            return problem(404, "Not Found", f"no group at {missing}", type=NO_SUCH_GROUP)
+        return problem(404, "Not Found", f"there is no user {name!r}", type=NO_SUCH_USER)
     return problem(404, "Not Found", f"nothing at {request.path}")
 
 
 @forbidden_view_config()
 def forbidden(exc: HTTPException, request) -> Response:
+    if is_ui_request(request):
+        return ui_error(exc, request)
     if request.authenticated_userid is None:
         throttled = request.environ.get(THROTTLED)
         if throttled is not None:
@@ -126,6 +150,25 @@ def forbidden(exc: HTTPException, request) -> Response:
                 f"{throttled}; try again in {throttled.retry_after} seconds",
                 errors=[{"field": "Authorization", "message": str(throttled)}],
                 headers={"Retry-After": str(throttled.retry_after)},
+            )
+        if request.environ.get(ISSUER_UNAVAILABLE):
+            return problem(
+                503,
+                "Service Unavailable",
+                "the identity provider's signing keys cannot be fetched to check this token; "
+                "try again later",
+                headers={"Retry-After": "30"},
+            )
+        refused = request.environ.get(JWT_REFUSED)
+        if refused is not None:
+            return problem(
+                401,
+                "Unauthorized",
+                f"the bearer token was not accepted: {refused}",
+                errors=[{"field": "Authorization", "message": refused}],
+                headers={
+                    "WWW-Authenticate": bearer_challenge("invalid_token", error_description=refused)
+                },
             )
         failed = request.environ.get(AUTH_FAILED)
         detail = (
@@ -139,7 +182,50 @@ def forbidden(exc: HTTPException, request) -> Response:
             detail,
             headers={"WWW-Authenticate": 'Basic realm="membership"'},
         )
-    return problem(403, "Forbidden", f"not allowed to {request.method} {request.path}")
+    denied = getattr(exc, "result", None)
+    permission = getattr(denied, "permission", None)
+    detail = f"not allowed to {request.method} {request.path}"
+    if isinstance(denied, ScopeDenied):
+        held = request.identity.scopes if request.identity else None
+        return problem(
+            403,
+            "Forbidden",
+            f"{detail} with these credentials: that needs the {denied.scope!r} scope "
+            f"(permission {permission!r}); they have {' '.join(held or ()) or 'none'}",
+            permission=str(permission),
+            scope=denied.scope,
+            headers={
+                "WWW-Authenticate": bearer_challenge("insufficient_scope", scope=denied.scope)
+            },
+        )
+    if permission is None:
+        return problem(403, "Forbidden", exc.detail or detail)
+    return problem(
+        403,
+        "Forbidden",
+        f"{detail}: that needs the {permission!r} permission here, which you do not hold",
+        permission=str(permission),
+    )
+
+
+def bearer_challenge(error: str, **params: str) -> str:
+    """An RFC 6750 ``WWW-Authenticate: Bearer`` challenge; values are quoted-strings,
+    so a quote, a backslash or a control character never reaches the header."""
+    parts = [f'realm="membership", error="{error}"']
+    for name, value in params.items():
+        clean = "".join(ch if " " <= ch <= "~" and ch not in '"\\' else "?" for ch in value)
+        parts.append(f'{name}="{clean[:300]}"')
+    return "Bearer " + ", ".join(parts)
+
+
+def ui_error(exc: HTTPException, request) -> Response:
+    """Under ``/ui/`` but outside the UI's route (its static files): the UI's HTML answers,
+    a redirect to its login page for anonymous visitors, never a Basic challenge."""
+    from ..ui.views import errors as ui_errors  # it imports this module
+
+    if isinstance(exc, HTTPForbidden):
+        return ui_errors.forbidden(exc, request)
+    return ui_errors.not_found(exc, request)
 
 
 @exception_view_config(HTTPException)
@@ -208,17 +294,32 @@ def logged_path(environ: dict) -> str:
 
 def allowed_methods(request) -> set[str]:
     """Methods some view answers for this context and view name (for 405 and ``Allow``)."""
-    context = getattr(request, "context", None)
-    if context is None:
-        return set()
-    table = _method_table(request.registry)
     methods: set[str] = set()
-    for context_type, name, view_methods in table:
-        if name == request.view_name and isinstance(context, context_type):
-            methods.update(view_methods)
+    for view_methods, _ in _views_here(request):
+        methods.update(view_methods)
     if "GET" in methods:
         methods.add("HEAD")
     return methods
+
+
+def view_permission(request, method: str) -> str | None:
+    """The permission the view for ``method`` here requires (None: none, or no such view)."""
+    for view_methods, permission in _views_here(request):
+        if method in view_methods and permission is not None:
+            return permission
+    return None
+
+
+def _views_here(request) -> list[tuple[tuple[str, ...], str | None]]:
+    context = getattr(request, "context", None)
+    if context is None:
+        return []
+    name = request.view_name
+    return [
+        (view_methods, permission)
+        for context_type, view_name, view_methods, permission in _method_table(request.registry)
+        if view_name == name and isinstance(context, context_type)
+    ]
 
 
 def _method_table(registry) -> list:
@@ -231,8 +332,20 @@ def _method_table(registry) -> list:
             methods = view["request_methods"]
             if context is None or not methods or view.get("exception_only"):
                 continue
+            if view.get("route_name"):
+                continue  # the admin UI's pages (/ui/): not methods of the API's resources
             if isinstance(methods, str):
                 methods = (methods,)
-            table.append((context, view["name"], tuple(methods)))
+            permission = next(
+                (
+                    related["value"]
+                    for related in intr["related"]
+                    if related.category_name == "permissions"
+                ),
+                None,
+            )
+            if permission == NO_PERMISSION_REQUIRED:
+                permission = None
+            table.append((context, view["name"], tuple(methods), permission))
         registry._membership_methods = table
     return table

@@ -20,7 +20,7 @@ from .problems import (
     UnsupportedMediaType,
     ValidationFailed,
 )
-from .rendering import etag_for
+from .rendering import ETAG_OF, etag_for
 from .schemas import ListQuery
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -74,7 +74,12 @@ def _from_validation(exc: ValidationError, where: str, status: int | None = None
         return InvalidInput(f"the {where} is not valid JSON: {first}", [FieldError(where, first)])
     detail = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
     cls = InvalidInput if status == 400 else ValidationFailed
-    return cls(detail, errors)
+    extra = {}
+    positions = [e["loc"][0] for e in exc.errors() if e["loc"] and isinstance(e["loc"][0], int)]
+    if positions:  # an item of a bulk list: name it as the domain's bulk errors do
+        extra["operation"] = positions[0]
+        detail = f"operation {positions[0]} is invalid, nothing was applied: {detail}"
+    return cls(detail, errors, **extra)
 
 
 def encode_cursor(key: Any) -> str:
@@ -112,14 +117,19 @@ def url(request: Request, resource_or_path: Any, *suffix: str, query: dict | Non
     return base
 
 
-def not_null(data: BaseModel, field: str, message: str) -> Any:
-    """A merge-patch field's value: None when absent, a 400 naming it when sent as null."""
+def merge_value(data: BaseModel, field: str, *, removed: Any, absent: Any) -> Any:
+    """A JSON merge-patch (RFC 7396) field: ``absent`` when not sent, ``removed`` when
+    sent as null (what the field is when unset), else the value sent."""
     if field not in data.model_fields_set:
-        return None
+        return absent
     value = getattr(data, field)
-    if value is None:
-        raise InvalidInput.field(field, message)
-    return value
+    return removed if value is None else value
+
+
+def etag_of(request: Request, representation: Any) -> None:
+    """This write's answer carries the ETag of ``representation`` (what a GET of the
+    resource shows) rather than of its body; ``None``: no ETag (not a representation)."""
+    setattr(request, ETAG_OF, representation)
 
 
 def check_if_match(request: Request, representation: Any) -> None:

@@ -20,6 +20,13 @@ def dumps(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_default).encode()
 
 
+#: Request attribute a view sets (``http.etag_of``) when its write answers the ETag of
+#: something else than its body, or none (``None``).
+ETAG_OF = "membership_etag_of"
+_BODY = object()
+WRITES = ("POST", "PUT", "PATCH")
+
+
 def etag_for(representation: Any) -> str:
     """A strong ETag over what a GET would answer, so PATCH/DELETE can honour If-Match."""
     body = representation if isinstance(representation, bytes) else dumps(representation)
@@ -30,7 +37,9 @@ class JSONRenderer:
     """Pyramid renderer named ``json``: bytes straight into the response.
 
     Successful reads get an ETag and conditional handling, so ``If-None-Match``
-    answers 304 without the client downloading the body again.
+    answers 304 without the client downloading the body again. Writes that answer
+    the new representation (201, 200) get its ETag too, the one a GET would give,
+    so the next conditional change needs no GET first.
     """
 
     def __init__(self, info) -> None:
@@ -45,8 +54,15 @@ class JSONRenderer:
                 (name, value) for name, value in response.headerlist if name != "Content-Type"
             ]
             response.headerlist.append(("Content-Type", "application/json"))
-            if request.method in ("GET", "HEAD") and response.status_int == 200:
+            status = response.status_int
+            if request.method in ("GET", "HEAD") and status == 200:
                 response.headerlist.append(("ETag", f'"{etag_for(body)}"'))
                 if "HTTP_IF_NONE_MATCH" in request.environ:
                     response.conditional_response = True
+            elif request.method in WRITES and status in (200, 201):
+                representation = getattr(request, ETAG_OF, _BODY)
+                if representation is _BODY:
+                    representation = body
+                if representation is not None:
+                    response.headerlist.append(("ETag", f'"{etag_for(representation)}"'))
         return body

@@ -19,9 +19,13 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
 )
+from pydantic_core import PydanticCustomError
 
+from ..domain import identities as _identities  # noqa: F401  (its events: recorded actions)
+from ..domain.events import DomainEvent
 from ..paths import NAME_PATTERN
 from ..permissions import Permission
+from ..scopes import SCOPES
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 Role = Literal["member", "manager", "owner"]
@@ -31,6 +35,39 @@ ShortText = Annotated[str, StringConstraints(max_length=200)]
 Email = Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 
 MAX_BULK_OPERATIONS = 100_000
+
+#: ``type`` of the problems a client may tell apart without reading ``detail``;
+#: every other problem is ``about:blank`` (its status says it all).
+PROBLEM_BASE = "urn:membership:problem:"
+NOT_A_MEMBER = PROBLEM_BASE + "not-a-member"
+NO_SUCH_USER = PROBLEM_BASE + "no-such-user"
+NO_SUCH_GROUP = PROBLEM_BASE + "no-such-group"
+PROBLEM_TYPES = {
+    NOT_A_MEMBER: "404: the user exists but is not a member (or the membership has expired)",
+    NO_SUCH_USER: "404: there is no user with that id",
+    NO_SUCH_GROUP: "404: there is no group at that path",
+}
+
+
+def _not_null(value: object) -> object:
+    if value is None:
+        raise PydanticCustomError(
+            "not_null", "required: it cannot be removed (null removes optional fields only)"
+        )
+    return value
+
+
+def _no_default(schema: dict) -> None:
+    schema.pop("default", None)
+
+
+#: A merge-patch field the resource cannot be without: absent leaves it, null is a 422.
+NotNull = BeforeValidator(_not_null)
+
+
+def keep():
+    """Default of a ``NotNull`` merge-patch field: absent leaves the field as it is."""
+    return Field(None, json_schema_extra=_no_default)
 
 
 class Input(BaseModel):
@@ -47,9 +84,12 @@ class UserCreate(Input):
 
 
 class UserPatch(Input):
+    """JSON merge patch (RFC 7396): absent leaves a field, null removes an optional one
+    (``display_name`` becomes "", ``email`` null); ``password`` cannot be null."""
+
     display_name: ShortText | None = None
     email: Email | None = None
-    password: Password | None = None
+    password: Annotated[Password, NotNull] = keep()
     current_password: Annotated[str, StringConstraints(max_length=1024)] | None = Field(
         None, description="Your current password: needed to change your own (not for admins)"
     )
@@ -63,7 +103,9 @@ class GroupCreate(Input):
 
 
 class GroupPatch(Input):
-    title: ShortText | None = None
+    """JSON merge patch: null removes ``description`` (it becomes ""); ``title`` cannot be null."""
+
+    title: Annotated[ShortText, NotNull] = keep()
     description: Text | None = None
 
 
@@ -87,7 +129,9 @@ class MembershipCreate(Input):
 
 
 class MembershipPatch(Input):
-    role: Role | None = None
+    """JSON merge patch: null removes ``expires_at`` (never expires); ``role`` cannot be null."""
+
+    role: Annotated[Role, NotNull] = keep()
     expires_at: AwareDatetime | None = None
 
 
@@ -101,9 +145,19 @@ class MemberOperation(Input):
 BulkMembers = TypeAdapter(Annotated[list[MemberOperation], Field(max_length=MAX_BULK_OPERATIONS)])
 
 
+Scope = Literal[SCOPES]
+
+
 class TokenCreate(Input):
     name: ShortText = ""
     expires_at: AwareDatetime | None = None
+    scopes: Annotated[list[Scope], Field(min_length=1, max_length=len(SCOPES))] | None = Field(
+        None,
+        description="What the token may be used for: read (GET, HEAD, OPTIONS: reads, the "
+        "membership check, the feed), write (read plus changes to users, groups, members "
+        "and webhooks), acl (read plus ACL changes), provision (SCIM only), admin "
+        "(everything you may do). Absent: admin. A scope only narrows your permissions.",
+    )
 
 
 class ListQuery(BaseModel):
@@ -121,7 +175,9 @@ class ListQuery(BaseModel):
 
 
 class MembersQuery(ListQuery):
-    role: Role | None = Field(None, description="Only members with this role")
+    role: Role | None = Field(
+        None, description="Only members with this role (direct ones: not with effective=true)"
+    )
     effective: bool = Field(
         False, description="Also members through subgroups (ids only, no roles)"
     )
@@ -141,6 +197,9 @@ class UserGroupsQuery(ListQuery):
 
 
 # Response shapes (documentation and response validation in tests).
+#
+# One rule for every resource body: optional fields are always present, as null
+# when unset (``email``, ``expires_at``, ``via``...), never left out.
 
 
 class Links(BaseModel):
@@ -158,11 +217,19 @@ class UserOut(BaseModel):
 
 
 class GroupOut(BaseModel):
+    id: str = Field(description="Immutable, kept across moves: GET /groups/@id/{id} finds it")
     name: str
     path: str
     title: str
     description: str
-    member_count: int
+    member_count: int = Field(
+        description="Active direct memberships: an expired membership that is not purged "
+        "yet is not a member, and counts in expired_count instead"
+    )
+    expired_count: int = Field(
+        description="Direct memberships that have expired and are not purged yet "
+        "(purge_expired_memberships deletes them)"
+    )
     created: datetime
     modified: datetime
     links: Links
@@ -171,11 +238,13 @@ class GroupOut(BaseModel):
 class MembershipOut(BaseModel):
     user: str
     role: Role
-    expires_at: datetime | None = None
-    expired: bool = False
+    expires_at: datetime | None = Field(description="When it ends; null: never")
+    expired: bool = Field(
+        description="expires_at has passed (only those who manage members see these)"
+    )
     added_by: str | None
     added_at: datetime
-    direct: bool | None = Field(None, description="Present (true) when asked with ?effective=true")
+    direct: bool = Field(description="Always true: a membership resource is a direct one")
     links: Links
 
 
@@ -185,7 +254,7 @@ class EffectiveMembershipOut(BaseModel):
     user: str
     group: str
     direct: bool
-    via: str | None
+    via: str | None = Field(description="The direct membership's group that brings it")
     links: dict[str, str]
 
 
@@ -196,22 +265,33 @@ class EffectiveMemberOut(BaseModel):
     links: dict[str, str]
 
 
+class UserGroupLinks(Links):
+    membership: str | None = Field(
+        description="The direct membership (…/members/{user}); null for inherited ones"
+    )
+
+
 class UserGroupOut(BaseModel):
     path: str
-    role: Role | None = None
+    id: str = Field(description="The group's stable id")
+    title: str
     direct: bool
-    via: str | None = None
-    expires_at: datetime | None = None
-    links: Links
+    role: Role | None = Field(description="The direct membership's role; null for inherited")
+    via: str | None = Field(
+        description="Inherited: the direct membership's group that brings it; null for direct"
+    )
+    expires_at: datetime | None = Field(description="When the direct membership ends; null: never")
+    links: UserGroupLinks
 
 
 class TokenOut(BaseModel):
     id: str
     name: str
     created: datetime
-    expires_at: datetime | None = None
-    expired: bool = False
-    token: str | None = Field(None, description="The secret; present only in the 201 answer")
+    expires_at: datetime | None = Field(description="null: never expires")
+    expired: bool
+    token: str | None = Field(description="The secret: only in the 201 answer, null otherwise")
+    scopes: list[Scope] = Field(description="What the token may be used for")
     links: Links
 
 
@@ -244,13 +324,24 @@ class BulkResult(BaseModel):
     add: int
     remove: int
     replace: int
-    member_count: int
+    member_count: int = Field(description="Active direct memberships after the change")
 
 
 class Identity(BaseModel):
     user: str | None
-    authenticated_by: str | None
+    authenticated_by: str | None = Field(
+        description="basic, token (a personal access token), jwt (the identity provider's "
+        "bearer token), session (the admin UI); null: anonymous"
+    )
     principals: list[str]
+    client: str | None = Field(
+        None, description="a JWT with no user behind it: the OAuth client it names"
+    )
+    issuer: str | None = Field(None, description="a JWT's issuer (iss)")
+    subject: str | None = Field(None, description="a JWT's subject (sub)")
+    scopes: list[Scope] | None = Field(
+        None, description="what the credentials may be used for; null: not narrowed"
+    )
 
 
 class ServiceDocument(BaseModel):
@@ -270,13 +361,20 @@ class Problem(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    type: str
+    type: str = Field(
+        description="about:blank, or one of these, for problems a client tells apart "
+        "without reading detail: "
+        + "; ".join(f"{uri} ({meaning})" for uri, meaning in PROBLEM_TYPES.items())
+    )
     title: str
     status: int
     detail: str
     errors: list[ProblemError] = []
     request_id: str | None = Field(None, description="Set on 500s: quote it when reporting")
     operation: int | None = Field(None, description="Bulk changes: the failing item")
+    permission: str | None = Field(
+        None, description="403: the permission the caller lacks here, when one decided"
+    )
 
 
 # Access control lists (``/…/acl``, ``/…/permissions``).
@@ -287,8 +385,9 @@ Principal = Annotated[
     str,
     StringConstraints(min_length=1, max_length=4200),
     Field(
-        description="system.Everyone, system.Authenticated, user:<id>, group:<path> "
-        "or group:<path>#<member|manager|owner>"
+        description="system.Everyone, system.Authenticated, user:<id>, group:<path>, "
+        "group:<path>#<member|manager|owner> or client:<id> (an OAuth client calling with "
+        "a JWT of its own)"
     ),
 ]
 
@@ -374,6 +473,23 @@ def _rfc3339_text(value: object) -> object:
 QueryDateTime = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
 
 
+def _recorded_actions() -> tuple[str, ...]:
+    """Every action a domain event records (``membership.created``), then every kind
+    (``membership``): what ``?action=`` may name."""
+    actions, classes = set(), [DomainEvent]
+    while classes:
+        cls = classes.pop()
+        classes.extend(cls.__subclasses__())
+        if cls.action:
+            actions.add(cls.action)
+    kinds = {action.split(".")[0] for action in actions}
+    return (*sorted(actions), *sorted(kinds - actions))
+
+
+#: What ``?action=`` may name; anything else is a 400 naming ``action``, never ignored.
+HistoryAction = Literal[_recorded_actions()]
+
+
 class HistoryQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -387,7 +503,7 @@ class HistoryQuery(BaseModel):
         ]
         | None
     ) = None
-    action: Annotated[str, StringConstraints(pattern=r"^[a-z]+(\.[a-z]+)?$")] | None = Field(
+    action: HistoryAction | None = Field(
         None, description="an action (membership.created) or a kind (membership)"
     )
     since: QueryDateTime | None = Field(None, description="only events at or after this time")
@@ -426,3 +542,152 @@ class HistoryPage(BaseModel):
 
     items: list[EventOut]
     next: str | None = Field(None, description="the next page; absent on the last one")
+
+
+class ChangesQuery(BaseModel):
+    """Query of the change feed (strings arrive as text, so no strict mode)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    after: Annotated[str, StringConstraints(pattern=r"^(now|[0-9a-f]{24})$")] | None = Field(
+        None, description="resume after this cursor; `now`: no items, the current cursor"
+    )
+    types: Annotated[str, StringConstraints(pattern=r"^[a-z.*,]{1,500}$")] | None = Field(
+        None, description="comma-separated event types, `*` globs: `membership.*,group.created`"
+    )
+    limit: int = Field(100, ge=1, le=1000, description="Items per page")
+    wait: int = Field(
+        0, ge=0, le=30, description="Long-poll: with nothing new, wait up to this many seconds"
+    )
+
+
+class ChangeOut(BaseModel):
+    id: str = Field(description="the event's id: the same on every delivery")
+    cursor: str = Field(description="resume after this item")
+    type: str
+    time: datetime
+    actor: str
+    target: str
+    groups: list[str] = Field(description="every group path at and above the target")
+    data: dict = Field(description="before/after, as in the audit log")
+
+
+class ChangesPage(BaseModel):
+    items: list[ChangeOut]
+    cursor: str = Field(description="resume here (`after=`)")
+    next: str = Field(description="the URL to poll next")
+
+
+# Webhooks (``/webhooks``, ``/webhooks/{id}``).
+
+EventType = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z*][a-z.*]{0,99}$"),
+    Field(description="an event type (`membership.created`) or a glob (`membership.*`)"),
+]
+WebhookUrl = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=2048),
+    Field(description="http(s) URL the signed POSTs go to; redirects are not followed"),
+]
+FeedPath = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^(/|/users/[a-z0-9][a-z0-9._-]{0,63}|/groups/[a-z0-9][a-z0-9._-]{0,63}"
+        r"(/groups/[a-z0-9][a-z0-9._-]{0,63})*)$",
+        max_length=4096,
+    ),
+    Field(description="the group (its subtree) or user whose changes to send; `/`: all"),
+]
+
+
+class WebhookCreate(Input):
+    url: WebhookUrl
+    types: Annotated[list[EventType], Field(max_length=50)] = Field(
+        [], description="only these event types (globs allowed); empty: every type"
+    )
+    path: FeedPath | None = None
+    description: Text = ""
+
+
+class WebhookPatch(Input):
+    url: WebhookUrl | None = None
+    types: Annotated[list[EventType], Field(max_length=50)] | None = None
+    description: Text | None = None
+    active: bool | None = Field(None, description="false pauses; true resumes a disabled one")
+    cursor: Annotated[str, StringConstraints(pattern=r"^(now|[0-9a-f]{24})$")] | None = Field(
+        None, description="deliver again from after this cursor (`now`: skip to the present)"
+    )
+
+
+class WebhookOut(BaseModel):
+    id: str
+    url: str
+    types: list[str]
+    path: str
+    description: str
+    active: bool
+    disabled_reason: str | None = Field(None, description="why it was disabled, if it was")
+    owner: str
+    created: datetime
+    modified: datetime
+    cursor: str = Field(description="the last change the receiver acknowledged")
+    failing_since: datetime | None = None
+    attempts: int = Field(description="failed attempts in a row")
+    next_attempt: datetime | None = None
+    last_error: str | None = None
+    secret: str | None = Field(
+        None, description="the signing secret; only in the answer that created or rotated it"
+    )
+    links: Links
+
+
+class WebhookList(BaseModel):
+    items: list[WebhookOut]
+
+
+class DeliveryOut(BaseModel):
+    event: str = Field(description="the change's id (`webhook-id`)")
+    type: str
+    time: datetime
+    attempt: int
+    status: int | None = Field(description="the receiver's HTTP status; null: no answer")
+    latency_ms: float
+    error: str
+    next_attempt: datetime | None = None
+
+
+class DeliveryList(BaseModel):
+    items: list[DeliveryOut] = Field(description="recent attempts, newest first")
+
+
+class WebhookTestOut(BaseModel):
+    ok: bool
+    status: int | None
+    latency_ms: float
+    error: str
+    id: str = Field(description="the test message's `webhook-id`")
+
+
+# Linked identities (``/users/{id}/identities``).
+
+
+class LinkedIdentityCreate(Input):
+    issuer: Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=1000)] = Field(
+        description="the identity provider's issuer, exactly as its tokens' iss says"
+    )
+    subject: Annotated[str, StringConstraints(pattern=r"^\S+$", max_length=255)] = Field(
+        description="the user's subject at that provider, exactly as its tokens' sub says"
+    )
+
+
+class LinkedIdentityOut(BaseModel):
+    id: str = Field(description="its number among the user's identities")
+    issuer: str
+    subject: str
+    created: datetime
+    links: Links
+
+
+class LinkedIdentityList(BaseModel):
+    items: list[LinkedIdentityOut]

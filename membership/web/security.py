@@ -4,7 +4,20 @@ Pyramid 2 ``SecurityPolicy``: HTTP Basic (argon2id) or Bearer tokens for
 identity, the user -> groups index for principals, ``ACLHelper`` against the
 ``__acl__`` of the traversed nodes for decisions. The identity is computed
 once per request: Pyramid asks for it more than once, and argon2 is slow on
-purpose.
+purpose. A Basic login argon2 accepted is remembered for
+``membership.auth.basic_cache_seconds`` (``VerifiedLogins``), so a client
+that sends the same credentials on every request pays argon2 once; a hit is
+still checked against the user's current password hash, and still goes
+through the login throttle like any success.
+
+A Bearer value with three dot-separated parts is a JWT from the operator's
+identity provider when ``membership.oidc.issuer`` is set (``oidc.py``): it
+names a linked user, a user by ``membership.oidc.username_claim``, or an
+OAuth client (principals ``client:<id>`` and ``system.Authenticated``).
+
+Scopes (``membership/scopes.py``) only narrow: ``permits`` asks the ACLs
+first, then whether the credentials' scopes cover the permission with this
+method, and answers ``ScopeDenied`` (403 ``insufficient_scope``) if not.
 """
 
 from dataclasses import dataclass, field
@@ -12,25 +25,50 @@ from dataclasses import dataclass, field
 from pyramid.authentication import extract_http_basic_credentials
 from pyramid.authorization import ACLHelper, Everyone
 from pyramid.request import Request
+from pyramid.security import Denied
 from transaction.interfaces import NoTransaction
 
-from ..credentials import Credentials, token_digest
+from ..credentials import Credentials, VerifiedLogins, token_digest
 from ..domain.queries import principals_for
-from ..paths import is_valid_name
+from ..model import Root
+from ..paths import AUTHENTICATED, EVERYONE, client_principal, is_valid_name
+from ..scopes import covers, needed_scope
+from ..ui import session as ui_session
 from .db import find_app_root
+from .oidc import InvalidToken, IssuerUnavailable, JWTAuthentication, looks_like_jwt
 from .throttle import Limits, LoginThrottle, Throttled
 
 IDENTITY = "membership.identity"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 AUTH_FAILED = "membership.auth_failed"
 THROTTLED = "membership.throttled"  # the Throttled refusal, when the login was not even tried
+JWT_REFUSED = "membership.token_error"  # why a JWT was refused (RFC 6750 error_description)
+ISSUER_UNAVAILABLE = "membership.issuer_unavailable"  # the IdP's keys could not be fetched
 
 
 @dataclass(frozen=True)
 class Identity:
-    userid: str
-    method: str  # "basic" or "token"
+    userid: str  # a user id, or ``client:<id>`` for a JWT with no user behind it
+    method: str  # "basic", "token", "jwt" or "session" (the admin UI, under /ui/ only)
     principals: tuple[str, ...] = field(default=())
+    #: What the credentials may be used for (``membership.scopes``); None: not narrowed.
+    scopes: tuple[str, ...] | None = None
+    #: A JWT's ``iss`` and ``sub``, and the OAuth client of one that names no user.
+    issuer: str | None = None
+    subject: str | None = None
+    client: str | None = None
+
+
+class ScopeDenied(Denied):
+    """The ACLs allow it, the credentials' scopes do not: 403 ``insufficient_scope``."""
+
+    def __new__(cls, scope: str, permission: str, method: str) -> "ScopeDenied":
+        inst = super().__new__(
+            cls, "%s with permission %s needs the %s scope", method, permission, scope
+        )
+        inst.scope = scope
+        inst.permission = permission
+        return inst
 
 
 class SecurityPolicy:
@@ -39,9 +77,15 @@ class SecurityPolicy:
         credentials: Credentials,
         realm: str = "membership",
         throttle: LoginThrottle | None = None,
+        basic_cache_seconds: float = 0,
+        jwt: JWTAuthentication | None = None,
     ) -> None:
         self.credentials = credentials
+        #: JWT bearer tokens (None: ``membership.oidc.issuer`` unset, JWTs are refused).
+        self.jwt = jwt
         self.throttle = throttle or LoginThrottle(Limits())
+        #: Verified Basic logins (None: argon2 on every request).
+        self.verified = VerifiedLogins(basic_cache_seconds) if basic_cache_seconds > 0 else None
         self.realm = realm
         self.acl = ACLHelper()
 
@@ -61,7 +105,12 @@ class SecurityPolicy:
     def permits(self, request: Request, context, permission: str):
         identity = self.identity(request)
         principals = identity.principals if identity else (Everyone,)
-        return self.acl.permits(context, principals, permission)
+        allowed = self.acl.permits(context, principals, permission)
+        if allowed and identity is not None and identity.scopes is not None:
+            needed = needed_scope(permission, request.method)
+            if not covers(identity.scopes, needed):
+                return ScopeDenied(needed, str(permission), request.method)
+        return allowed
 
     def remember(self, request: Request, userid: str, **kw) -> list:
         return []
@@ -70,6 +119,8 @@ class SecurityPolicy:
         return []
 
     def _authenticate(self, request: Request) -> Identity | None:
+        if ui_session.is_ui_request(request):
+            return self._authenticate_ui(request)
         header = request.headers.get("Authorization")
         if not header:
             return None
@@ -81,11 +132,15 @@ class SecurityPolicy:
         if scheme == "bearer":
             # Not throttled: a 256-bit token cannot be guessed, and counting a stale
             # token's failures would lock out every client behind the same address.
-            userid = self._check_bearer(root, value.strip())
-            if userid is None:
+            value = value.strip()
+            if self.jwt is not None and looks_like_jwt(value):
+                return self._authenticate_jwt(request, root, value)
+            found = self._bearer_token(root, value)
+            if found is None:
                 request.environ[AUTH_FAILED] = "token"
                 return None
-            return Identity(userid, "token", tuple(principals_for(root, userid)))
+            userid, scopes = found
+            return Identity(userid, "token", tuple(principals_for(root, userid)), scopes)
         if scheme != "basic":
             request.environ[AUTH_FAILED] = scheme
             return None
@@ -108,16 +163,60 @@ class SecurityPolicy:
         self.throttle.succeeded(userid, address)
         return Identity(userid, "basic", tuple(principals_for(root, userid)))
 
+    def _authenticate_ui(self, request: Request) -> Identity | None:
+        """Under ``/ui/``: the admin UI's session cookie only (no header, so no Basic
+        challenge either); ``membership/ui/session.py`` says when a session is valid."""
+        root = _root_of(request)
+        userid = None if root is None else ui_session.session_userid(request, root)
+        if userid is None:
+            return None
+        return Identity(userid, "session", tuple(principals_for(root, userid)))
+
     def _check_basic(self, root, userid: str | None, password: str | None) -> str | None:
         if userid is None or password is None:
             return None
         user = root.users.get(userid) if is_valid_name(userid) else None
         password_hash = user.password_hash if user is not None else None
+        verified = self.verified
+        if verified is not None and user is not None:
+            if not getattr(user, "active", True):
+                verified.forget(userid, password)
+            elif verified.hit(userid, password, password_hash):
+                return userid  # one dict and one BTree lookup, no argon2
         if self.credentials.verify(password_hash, password) and user is not None:
+            if verified is not None and password_hash and getattr(user, "active", True):
+                verified.store(userid, password, password_hash)
             return userid
         return None
 
+    def _authenticate_jwt(self, request: Request, root, token: str) -> Identity | None:
+        """A JWT from the identity provider (not throttled, as for PATs: a refusal
+        costs no argon2, and a valid signature cannot be guessed)."""
+        assert self.jwt is not None
+        try:
+            caller = self.jwt.authenticate(root, token)
+        except IssuerUnavailable:
+            request.environ[ISSUER_UNAVAILABLE] = True
+            request.environ[AUTH_FAILED] = "jwt"
+            return None
+        except InvalidToken as exc:
+            request.environ[JWT_REFUSED] = str(exc)
+            request.environ[AUTH_FAILED] = "jwt"
+            return None
+        facts = {"issuer": caller.issuer, "subject": caller.subject}
+        if caller.userid is not None:
+            principals = tuple(principals_for(root, caller.userid))
+            return Identity(caller.userid, "jwt", principals, caller.scopes, **facts)
+        principal = client_principal(caller.client)
+        principals = (EVERYONE, AUTHENTICATED, principal)
+        return Identity(principal, "jwt", principals, caller.scopes, client=caller.client, **facts)
+
     def _check_bearer(self, root, secret: str) -> str | None:
+        found = self._bearer_token(root, secret)
+        return None if found is None else found[0]
+
+    def _bearer_token(self, root, secret: str) -> tuple[str, tuple[str, ...] | None] | None:
+        """``(userid, scopes)`` of a valid personal access token, or None."""
         if not secret or len(secret) > 256:
             return None
         found = root.token_digests.get(token_digest(secret))
@@ -125,13 +224,13 @@ class SecurityPolicy:
             return None
         userid, token_id = found
         user = root.users.get(userid)
-        if user is None:
+        if user is None or not getattr(user, "active", True):
             return None
         try:
             token = user.tokens[token_id]
         except KeyError:
             return None
-        return None if token.is_expired() else userid
+        return None if token.is_expired() else (userid, token.scopes)
 
 
 def _basic_credentials(request: Request) -> tuple[str | None, str | None]:
@@ -173,9 +272,10 @@ def effective_principals(request: Request) -> list[str]:
 
 
 def _root_of(request: Request):
-    """The tree's root, also for exception views raised before traversal finished."""
+    """The tree's root, also for exception views raised before traversal finished
+    and for routes with a root of their own (the health probes)."""
     root = getattr(request, "root", None)
-    if root is None:
+    if not isinstance(root, Root):
         root = find_app_root(request)
     return root
 
@@ -186,4 +286,11 @@ def includeme(config) -> None:
     config.registry.credentials = credentials
     throttle = LoginThrottle(Limits.from_settings(settings))
     config.registry.login_throttle = throttle
-    config.set_security_policy(SecurityPolicy(credentials, throttle=throttle))
+    config.set_security_policy(
+        SecurityPolicy(
+            credentials,
+            throttle=throttle,
+            basic_cache_seconds=settings.auth_basic_cache_seconds,
+            jwt=JWTAuthentication.from_settings(settings),
+        )
+    )

@@ -1,13 +1,16 @@
 """What wraps every request, outermost first.
 
-* ``request_tween``: a request id (``X-Request-ID``), one access-log line,
+* ``request_tween``: a request id (``X-Request-ID``), one access-log line
+  (text or JSON, ``logs.py``), the request's metrics (``metrics.py``: count,
+  duration, conflicts, commit time, logins, checks),
   ``X-Content-Type-Options``/``Cache-Control`` on every answer, and a
   problem+json 500 for anything that escaped every other handler;
 * ``cors_tween``: CORS for the origins listed in ``membership.cors.allow_origins``
   (none by default);
 * ``limits_tween``: 413 for a body over ``membership.max_body_bytes`` before
-  any of it is read; 400 for too many query parameters or an over-long
-  ``If-Match``/``If-None-Match``.
+  any of it is read; 400 for a path with ``.``/``..``/empty/``@@`` segments or
+  an encoded ``/``, ``\\`` or dot segment (``%2F``, ``%5C``, ``%2E``), too many
+  query parameters or an over-long ``If-Match``/``If-None-Match``.
 
 ``needs_transaction`` and ``retry_attempts`` are the ``pyramid_tm`` and
 ``pyramid_retry`` activate hooks (reads: no commit, one attempt; oversized
@@ -24,8 +27,11 @@ from pyramid.registry import Registry
 from pyramid.request import Request
 from pyramid.response import Response
 from pyramid.tweens import INGRESS
+from ZODB.POSException import ConflictError
 
+from . import logs, metrics
 from .errors import internal_error, logged_path, problem
+from .metrics import route_template
 from .security import IDENTITY, SAFE_METHODS
 from .storage import back_off_before_retry
 
@@ -64,6 +70,12 @@ def retry_attempts(request: Request) -> int | None:
 
 
 def request_tween_factory(handler, registry: Registry):
+    settings = registry.membership_settings
+    observe = metrics.RequestObserver() if settings.metrics_enabled else None
+    json_logs = settings.log_format == "json"
+    tracer = getattr(registry, "membership_tracer", None)
+    time_commits = observe is not None or tracer is not None
+
     def request_tween(request: Request) -> Response:
         environ = request.environ
         request_id = environ.get(REQUEST_ID)
@@ -72,34 +84,89 @@ def request_tween_factory(handler, registry: Registry):
             request_id = incoming if _SANE_REQUEST_ID.fullmatch(incoming) else os.urandom(16).hex()
             environ[REQUEST_ID] = request_id
         started = environ.setdefault("membership.started", time.perf_counter())  # 1st attempt
-        if environ.get("retry.attempt"):
-            back_off_before_retry(environ["retry.attempt"])
+        attempt = environ.get("retry.attempt") or 0
+        if attempt:
+            back_off_before_retry(attempt)
+        if time_commits and request.method not in SAFE_METHODS:
+            metrics.time_commits(request.tm, tracer, histogram=observe is not None)
+        token = None
+        if json_logs:
+            token = logs.REQUEST.set(
+                {"request_id": request_id, "method": request.method, "client": request.remote_addr}
+            )
+        try:
+            return _answer(request, request_id, started, attempt)
+        finally:
+            if token is not None:
+                logs.REQUEST.reset(token)
+
+    def _answer(request: Request, request_id: str, started: float, attempt: int) -> Response:
+        environ = request.environ
         try:
             response = handler(request)
         except Exception as exc:
             if pyramid_retry.is_error_retryable(request, exc):  # False on the last attempt
+                if observe is not None and isinstance(exc, ConflictError):
+                    metrics.conflict("retried")
                 raise  # pyramid_retry runs the request again; that attempt logs
             response = internal_error(request)
-        failed = getattr(request, "exception", None)
-        if failed is not None and pyramid_retry.is_error_retryable(request, failed):
-            return response  # pyramid_retry discards it and runs the request again
+            failed = exc
+        else:
+            failed = getattr(request, "exception", None)
+            if failed is not None and pyramid_retry.is_error_retryable(request, failed):
+                if observe is not None and isinstance(failed, ConflictError):
+                    metrics.conflict("retried")
+                return response  # pyramid_retry discards it and runs the request again
+        if observe is not None and isinstance(failed, ConflictError):
+            metrics.conflict("exhausted")  # the last attempt: answered 503
         headers = response.headers
         headers["X-Request-ID"] = request_id
         headers["X-Content-Type-Options"] = "nosniff"
         identity = environ.get(IDENTITY)
         if identity or "HTTP_AUTHORIZATION" in environ:
             headers["Cache-Control"] = "no-store"
-        if access_log.isEnabledFor(logging.INFO):
-            access_log.info(
-                '%s "%s %s" %s %.1fms user=%s rid=%s',
-                request.remote_addr or "-",
-                request.method,
-                logged_path(environ),
-                response.status_code,
-                (time.perf_counter() - started) * 1000,
-                identity.userid if identity else "-",
-                request_id,
-            )
+        seconds = time.perf_counter() - started
+        status = response.status_code
+        logging_access = access_log.isEnabledFor(logging.INFO)
+        route = route_template(request) if observe is not None or logging_access else ""
+        if observe is not None:
+            observe(request, route, status, seconds)
+        if logging_access:
+            user = identity.userid if identity else "-"
+            if json_logs:
+                path = logged_path(environ)
+                access_log.info(
+                    "%s %s %s",
+                    request.method,
+                    path,
+                    status,
+                    extra={
+                        "membership": {
+                            "request_id": request_id,
+                            "user": user,
+                            "method": request.method,
+                            "path": path,
+                            "route": route,
+                            "status": status,
+                            "duration_ms": round(seconds * 1000, 3),
+                            "client": request.remote_addr or "-",
+                            "retries": attempt,
+                        }
+                    },
+                )
+            else:
+                access_log.info(
+                    '%s "%s %s" %s %.1fms user=%s rid=%s route=%s retries=%d',
+                    request.remote_addr or "-",
+                    request.method,
+                    logged_path(environ),
+                    status,
+                    seconds * 1000,
+                    user,
+                    request_id,
+                    route,
+                    attempt,
+                )
         return response
 
     return request_tween
@@ -138,6 +205,7 @@ def cors_tween_factory(handler, registry: Registry):
 def limits_tween_factory(handler, registry: Registry):
     """400/413 for requests over the configured limits, before the body or query is parsed.
 
+    * a path traversal would fold or that hides a path in a name (400, ``path``);
     * a body over ``membership.max_body_bytes`` (413), refused unread;
     * more than ``membership.max_query_params`` query parameters (400);
     * an ``If-Match`` or ``If-None-Match`` longer than ``membership.max_etag_header`` (400).
@@ -148,7 +216,10 @@ def limits_tween_factory(handler, registry: Registry):
     max_etags = settings.max_etag_header
 
     def limits_tween(request):
-        path_problem = _path_problem(request.environ.get("PATH_INFO", ""))
+        environ = request.environ
+        path_problem = _encoded_path_problem(_raw_path(environ)) or _path_problem(
+            environ.get("PATH_INFO", "")
+        )
         if path_problem:
             return problem(
                 400,
@@ -202,6 +273,50 @@ def limits_tween_factory(handler, registry: Registry):
     return limits_tween
 
 
+#: The authority of an absolute-form request target (``GET http://host/path``).
+_ABSOLUTE_FORM = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/]*")
+
+
+def _raw_path(environ: dict) -> str | None:
+    """The path of the request target as the client sent it, still percent-encoded.
+
+    ``PATH_INFO`` is decoded (``%2F`` is already a ``/`` there), so the raw
+    target comes from the server: ``REQUEST_URI`` (waitress) or ``RAW_URI``
+    (gunicorn). None when the server gives neither (WebTest, some others):
+    then only what ``PATH_INFO`` shows can be checked.
+    """
+    raw = environ.get("REQUEST_URI") or environ.get("RAW_URI")
+    if not raw:
+        return None
+    path = raw.split("?", 1)[0].split("#", 1)[0]
+    absolute = _ABSOLUTE_FORM.match(path)
+    return path[absolute.end() :] if absolute else path
+
+
+def _encoded_path_problem(raw: str | None) -> str | None:
+    """Why a raw (still percent-encoded) request path is refused, or None.
+
+    WSGI decodes ``PATH_INFO``, so ``/groups/eng%2Fgroups%2Fbackend`` would be
+    traversed as ``/groups/eng/groups/backend``: a name that hides a path,
+    which a proxy rule on the raw path would not see. Refused: an encoded
+    ``/`` (``%2F``) or ``\\`` (``%5C``) anywhere in the path, and a segment
+    that decodes to ``.`` or ``..`` (``%2E``, ``.%2e``, ...).
+    """
+    if not raw or "%" not in raw:
+        return None
+    for segment in raw.split("/"):
+        if "%" not in segment:
+            continue
+        lowered = segment.lower()
+        if "%2f" in lowered:
+            return "may not contain an encoded '/' (%2F)"
+        if "%5c" in lowered:
+            return "may not contain an encoded '\\' (%5C)"
+        if lowered.replace("%2e", ".") in (".", ".."):
+            return "may not contain '.' or '..' segments, encoded (%2E) or not"
+    return None
+
+
 def _path_problem(raw: str) -> str | None:
     """Why a raw ``PATH_INFO`` is refused before traversal, or None.
 
@@ -229,6 +344,10 @@ def _path_problem(raw: str) -> str | None:
 
 
 def includeme(config) -> None:
+    settings = config.registry.membership_settings
+    logs.install(settings.log_format)
+    config.include(".metrics")  # GET /metrics; the request tween counts
+    config.include(".tracing")  # off unless membership.tracing.enabled
     config.add_tween("membership.web.tweens.request_tween_factory", under=INGRESS)
     config.add_tween(
         "membership.web.tweens.cors_tween_factory",

@@ -80,8 +80,9 @@ def test_memory_is_bounded(clock):
     for i in range(1000):
         t.failed(f"user{i}", f"10.0.{i // 256}.{i % 256}")
         t.succeeded(f"user{i}", f"10.1.{i // 256}.{i % 256}")
-    assert len(t._failures) <= 100
-    assert len(t._trusted) <= 100
+    assert len(t.local_failures) <= 100
+    assert len(t.local_trust) <= 100
+    assert len(t._renewed) <= 100
 
 
 def test_limits_come_from_settings():

@@ -110,8 +110,12 @@ def permissions(context, request: Request) -> dict:
         raise HTTPForbidden()
     query = read_query(request, PermissionsQuery)
     principal = query.principal or f"user:{me}"
-    if principal != f"user:{me}" and not request.has_permission(Permission.MANAGE_ACL, context):
-        raise HTTPForbidden("only holders of manage-acl here may ask about other principals")
+    if principal != f"user:{me}":
+        allowed = request.has_permission(Permission.MANAGE_ACL, context)
+        if not allowed:
+            raise HTTPForbidden(
+                "only holders of manage-acl here may ask about other principals", result=allowed
+            )
     principals = acl.principals_of(request.root, principal, context)
     rows = acl.explain(context, principals)
     path = context.path

@@ -7,11 +7,21 @@ from pyramid.view import view_config, view_defaults
 
 from ... import clock
 from ...domain import groups
+from ...domain.queries import member_counts
 from ...model import Group, Groups
 from ...permissions import Permission
-from ..http import check_if_match, container_page, created, no_content, not_null, read_body, url
+from ..http import (
+    check_if_match,
+    container_page,
+    created,
+    merge_value,
+    no_content,
+    read_body,
+    url,
+)
 from ..problems import InvalidInput
 from ..schemas import GroupCreate, GroupMove, GroupPatch
+from .options import allow_answer
 
 
 def group_body(request: Request, group: Group) -> dict:
@@ -27,13 +37,15 @@ def group_body(request: Request, group: Group) -> dict:
     }
     if isinstance(parent, Group):
         links["parent"] = url(request, parent)
+    active, expired = member_counts(group)
     return {
         "id": group.id,
         "name": group.name,
         "path": path,
         "title": group.title,
         "description": group.description,
-        "member_count": len(group.members),
+        "member_count": active,
+        "expired_count": expired,
         "created": clock.rfc3339(group.created),
         "modified": clock.rfc3339(group.modified),
         "links": links,
@@ -71,10 +83,8 @@ class GroupsView:
         )
 
 
-@view_config(context=Groups, name="@id", request_method="GET")
-def group_by_id(context: Groups, request: Request):
-    """307 to the group's current URL: a link that survives moves. Anyone authenticated
-    may follow it; the target checks ``view`` as usual, so an id reveals nothing."""
+def _found_by_id(request: Request) -> Group:
+    """The group ``/groups/@id/<id>`` names, for a caller who may view it."""
     if request.authenticated_userid is None:
         raise HTTPForbidden()
     if len(request.subpath) != 1:
@@ -82,7 +92,14 @@ def group_by_id(context: Groups, request: Request):
     group = groups.group_by_id(request.root, request.subpath[0])
     if group is None or not request.actor.may(Permission.VIEW, group):
         raise HTTPNotFound()
-    location = url(request, group)
+    return group
+
+
+@view_config(context=Groups, name="@id", request_method="GET")
+def group_by_id(context: Groups, request: Request):
+    """307 to the group's current URL: a link that survives moves. Anyone authenticated
+    may follow it; the target checks ``view`` as usual, so an id reveals nothing."""
+    location = url(request, _found_by_id(request))
     if request.query_string:
         location += "?" + request.query_string
     response = request.response
@@ -90,6 +107,13 @@ def group_by_id(context: Groups, request: Request):
     response.location = location
     del response.content_type
     return response
+
+
+@view_config(context=Groups, name="@id", request_method="OPTIONS")
+def group_by_id_options(context: Groups, request: Request):
+    """``OPTIONS`` asks what ``GET`` asks here, the id included (``views/options.py``)."""
+    _found_by_id(request)
+    return allow_answer(request)
 
 
 @view_defaults(context=Group, renderer="json")
@@ -109,8 +133,8 @@ class GroupView:
         groups.update_group(
             self.request.domain,
             self.context,
-            title=not_null(data, "title", "may be empty but not null"),
-            description=not_null(data, "description", "may be empty but not null"),
+            title=data.title,
+            description=merge_value(data, "description", removed="", absent=None),
         )
         return group_body(self.request, self.context)
 

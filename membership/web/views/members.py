@@ -9,7 +9,12 @@ from pyramid.view import view_config, view_defaults
 
 from ... import clock
 from ...domain import members as rules
-from ...domain.queries import effective_member_ids, effective_membership, member_rows
+from ...domain.queries import (
+    effective_member_ids,
+    effective_membership,
+    member_counts,
+    member_rows,
+)
 from ...model import Members, Membership, NonMember
 from ...paging import take
 from ...permissions import Permission
@@ -18,6 +23,7 @@ from ..http import (
     collection,
     created,
     decode_cursor,
+    etag_of,
     no_content,
     read_body,
     read_query,
@@ -25,6 +31,8 @@ from ..http import (
 )
 from ..problems import InvalidInput
 from ..schemas import (
+    NO_SUCH_USER,
+    NOT_A_MEMBER,
     BulkMembers,
     MemberCheckQuery,
     MembershipCreate,
@@ -38,25 +46,30 @@ def membership_body(
 ) -> dict:
     """A membership's body; listings pass ``group_path`` once instead of per item."""
     group_path = group_path or membership.__parent__.__parent__.path
-    body = {
+    expires_at = membership.expires_at
+    return {
         "user": membership.user,
         "role": membership.role,
+        "expires_at": clock.rfc3339(expires_at),
+        "expired": expires_at is not None and membership.is_expired(),
         "added_by": membership.added_by,
         "added_at": clock.rfc3339(membership.added_at),
+        "direct": True,
         "links": {
             "self": url(request, group_path, "members", membership.user),
             "user": url(request, "/users/" + membership.user),
             "group": url(request, group_path),
         },
     }
-    if membership.expires_at is not None:
-        body["expires_at"] = clock.rfc3339(membership.expires_at)
-        body["expired"] = membership.is_expired()
-    return body
 
 
-def not_a_member(userid: str, group_path: str) -> InvalidInput:
-    return InvalidInput(f"{userid} is not a member of {group_path}").with_status(404)
+def not_a_member(request: Request, userid: str, group_path: str) -> InvalidInput:
+    """404 typed by why: no such user, or a user who is not (or no longer) a member."""
+    if userid not in request.root.users:
+        return InvalidInput(f"there is no user {userid!r}", type=NO_SUCH_USER).with_status(404)
+    return InvalidInput(f"{userid} is not a member of {group_path}", type=NOT_A_MEMBER).with_status(
+        404
+    )
 
 
 def may_view(request: Request):
@@ -87,6 +100,10 @@ class MembersView:
     @view_config(request_method="GET", permission=Permission.VIEW)
     def list(self) -> dict:
         query = read_query(self.request, MembersQuery)
+        if query.effective and query.role is not None:
+            raise InvalidInput.field(
+                "role", "role filters direct memberships; not with effective=true"
+            )
         after = decode_cursor(query.cursor)
         members = self.context
         if query.effective:
@@ -130,7 +147,9 @@ class MembersView:
             self.context.group,
             [rules.Operation(op.op, op.user, op.role, op.expires_at) for op in operations],
         )
-        return {"applied": sum(counts.values()), **counts, "member_count": len(self.context)}
+        etag_of(self.request, None)  # a summary, not the representation of a resource
+        active, _ = member_counts(self.context.group)
+        return {"applied": sum(counts.values()), **counts, "member_count": active}
 
 
 @view_defaults(context=Membership, renderer="json")
@@ -142,20 +161,17 @@ class MembershipView:
     @view_config(request_method="GET", permission=Permission.VIEW)
     def get(self) -> dict:
         membership = self.context
+        if self.request.GET:
+            read_query(self.request, MemberCheckQuery)  # a bad ?effective= is still a 400
         if membership.is_expired():
-            raise not_a_member(membership.user, membership.__parent__.group.path)
-        body = membership_body(self.request, membership)
-        if self.request.GET and read_query(self.request, MemberCheckQuery).effective:
-            body["direct"] = True
-        return body
+            raise not_a_member(self.request, membership.user, membership.__parent__.group.path)
+        return membership_body(self.request, membership)
 
     @view_config(request_method="PATCH", permission=Permission.MANAGE_MEMBERS)
     def patch(self) -> dict:
         data = read_body(self.request, MembershipPatch)  # malformed is 4xx, whatever If-Match says
         check_if_match(self.request, membership_body(self.request, self.context))
         given = data.model_fields_set
-        if "role" in given and data.role is None:
-            raise InvalidInput.field("role", "may not be null")
         membership = rules.change_member(
             self.request.domain,
             self.context.__parent__.group,
@@ -192,9 +208,9 @@ def check_effective(context: NonMember, request: Request) -> dict:
                     "via": url(request, row.via, "members", context.user),
                 },
             }
-    raise not_a_member(context.user, group.path)
+    raise not_a_member(request, context.user, group.path)
 
 
 @view_config(context=NonMember, permission=Permission.VIEW)
 def no_such_membership(context: NonMember, request: Request):
-    raise not_a_member(context.user, context.__parent__.group.path)
+    raise not_a_member(request, context.user, context.__parent__.group.path)

@@ -31,9 +31,13 @@ def service_document(context: Root, request) -> dict:
         "service": "membership",
         "version": VERSION,
         "identity": {
-            "user": identity.userid if identity else None,
+            "user": identity.userid if identity and identity.client is None else None,
             "authenticated_by": identity.method if identity else None,
             "principals": effective_principals(request),
+            "client": identity.client if identity else None,
+            "issuer": identity.issuer if identity else None,
+            "subject": identity.subject if identity else None,
+            "scopes": list(identity.scopes) if identity and identity.scopes is not None else None,
         },
         "links": {
             "self": url(request, "/"),

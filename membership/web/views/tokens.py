@@ -7,21 +7,22 @@ from ... import clock
 from ...domain import tokens
 from ...model import Token, Tokens
 from ...permissions import Permission
-from ..http import created, no_content, read_body, url
+from ...scopes import ADMIN
+from ..http import created, etag_of, no_content, read_body, url
 from ..schemas import TokenCreate
 
 
 def token_body(request: Request, token: Token) -> dict:
-    body = {
+    return {
         "id": token.id,
         "name": token.name,
         "created": clock.rfc3339(token.created),
+        "expires_at": clock.rfc3339(token.expires_at),
+        "expired": token.is_expired(),
+        "token": None,
+        "scopes": list(token.scopes or (ADMIN,)),
         "links": {"self": url(request, token.user, "tokens", token.id)},
     }
-    if token.expires_at is not None:
-        body["expires_at"] = clock.rfc3339(token.expires_at)
-    body["expired"] = token.is_expired()
-    return body
 
 
 @view_config(
@@ -30,12 +31,16 @@ def token_body(request: Request, token: Token) -> dict:
 def create_token(context: Tokens, request: Request) -> dict:
     data = read_body(request, TokenCreate)
     token, secret = tokens.create_token(
-        request.domain, context.user, name=data.name, expires_at=data.expires_at
+        request.domain,
+        context.user,
+        name=data.name,
+        expires_at=data.expires_at,
+        scopes=data.scopes,
     )
     body = token_body(request, token)
-    body["token"] = secret
+    etag_of(request, body)  # what a GET shows: the secret is in this answer only
     created(request, body["links"]["self"])
-    return body
+    return {**body, "token": secret}
 
 
 @view_config(

@@ -14,8 +14,8 @@ from ..http import (
     container_page,
     created,
     decode_cursor,
+    merge_value,
     no_content,
-    not_null,
     read_body,
     read_query,
     url,
@@ -79,13 +79,12 @@ class UserView:
     def patch(self) -> dict:
         data = read_body(self.request, UserPatch)  # a malformed body is 4xx, whatever If-Match says
         check_if_match(self.request, user_body(self.request, self.context))
-        given = data.model_fields_set
         users.update_user(
             self.request.domain,
             self.context,
-            display_name=not_null(data, "display_name", "may be empty but not null"),
-            email=data.email if "email" in given else ...,
-            password=not_null(data, "password", "may not be null"),
+            display_name=merge_value(data, "display_name", removed="", absent=None),
+            email=merge_value(data, "email", removed=None, absent=...),
+            password=data.password,
             current_password=data.current_password,
             revoke_tokens=data.revoke_tokens,
         )
@@ -111,16 +110,27 @@ class UserView:
             may_view=lambda group: actor.may(Permission.VIEW, group),
         )
         items = []
+        userid = self.context.id
         for row in rows:
-            item = {"path": row.path, "direct": row.direct}
-            if row.direct:
-                item["role"] = row.role
-                if row.expires_at is not None:
-                    item["expires_at"] = clock.rfc3339(row.expires_at)
-            else:
-                item["via"] = row.via
-            item["links"] = {"self": url(self.request, row.path)}
-            items.append(item)
+            group = row.group
+            links = {
+                "self": url(self.request, row.path),
+                "membership": url(self.request, row.path, "members", userid)
+                if row.direct
+                else None,
+            }
+            items.append(
+                {
+                    "path": row.path,
+                    "id": group.id,
+                    "title": group.title,
+                    "direct": row.direct,
+                    "role": row.role,
+                    "via": row.via,
+                    "expires_at": clock.rfc3339(row.expires_at),
+                    "links": links,
+                }
+            )
         return collection(
             self.request, items, more=more, last_key=rows[-1].path if rows else None, query=query
         )

@@ -1,0 +1,94 @@
+"""The admin UI's sessions: a signed cookie under ``/ui``, read only for ``/ui/`` requests.
+
+The JSON API never reads it: ``web/security.py`` asks :func:`session_userid`
+for requests under ``/ui/`` only (and ignores ``Authorization`` there), and
+the cookie's ``Path=/ui`` keeps browsers from sending it anywhere else. The
+cookie is ``HttpOnly``, ``SameSite=Strict`` and ``Secure`` unless
+``membership.ui.insecure_cookies``; it is signed (HMAC) with
+``membership.ui.session_secret``, or with a key drawn per process when that
+is unset. It holds the user id, a mark of the user's password hash (a
+password change ends every session of that user), when the session began,
+the CSRF token and one-shot messages; never a password or a token.
+
+Imports nothing from the web layer: the security policy imports this module.
+"""
+
+import hashlib
+import hmac
+import os
+import time
+
+from pyramid.session import SignedCookieSessionFactory
+
+PREFIX = "/ui"
+COOKIE = "membership_ui"
+USER_KEY = "uid"
+MARK_KEY = "mark"
+SINCE_KEY = "since"
+#: A session ends after this long without a request, and this long after login in any case.
+IDLE_SECONDS = 2 * 3600
+MAX_AGE_SECONDS = 12 * 3600
+
+
+def is_ui_request(request) -> bool:
+    path = request.path_info
+    return path == PREFIX or path.startswith(PREFIX + "/")
+
+
+def session_secret(settings) -> str:
+    """The configured key, or one drawn for this process (sessions then end at restart)."""
+    return settings.ui_session_secret or os.urandom(32).hex()
+
+
+def session_factory(secret: str, *, insecure: bool):
+    return SignedCookieSessionFactory(
+        secret,
+        cookie_name=COOKIE,
+        path=PREFIX,
+        secure=not insecure,
+        httponly=True,
+        samesite="Strict",
+        timeout=IDLE_SECONDS,
+        reissue_time=300,
+        hashalg="sha512",
+        salt="membership.ui.session",
+    )
+
+
+def password_mark(secret: str, password_hash: str | None) -> str:
+    """A short keyed digest of the password hash: sessions die when the password changes."""
+    digest = hmac.new(secret.encode(), (password_hash or "").encode(), hashlib.sha256)
+    return digest.hexdigest()[:24]
+
+
+def start_session(request, userid: str, password_hash: str | None) -> None:
+    """A fresh session for ``userid`` (new CSRF token: no fixation across a login)."""
+    session = request.session
+    session.invalidate()
+    session[USER_KEY] = userid
+    session[MARK_KEY] = password_mark(request.registry.ui_session_secret, password_hash)
+    session[SINCE_KEY] = int(time.time())
+    session.new_csrf_token()
+
+
+def end_session(request) -> None:
+    request.session.invalidate()
+    request.session.new_csrf_token()
+
+
+def session_userid(request, root) -> str | None:
+    """The user this ``/ui/`` request's session belongs to, if it is still valid."""
+    session = request.session
+    userid = session.get(USER_KEY)
+    if not isinstance(userid, str):
+        return None
+    since = session.get(SINCE_KEY)
+    if not isinstance(since, int) or time.time() - since > MAX_AGE_SECONDS:
+        return None
+    user = root.users.get(userid)
+    if user is None or not getattr(user, "active", True):
+        return None
+    expected = password_mark(request.registry.ui_session_secret, user.password_hash)
+    if not hmac.compare_digest(str(session.get(MARK_KEY, "")), expected):
+        return None
+    return userid

@@ -1,0 +1,1 @@
+"""The admin UI's views, one module per kind of page."""
