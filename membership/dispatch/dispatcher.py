@@ -49,7 +49,7 @@ from .. import clock
 from ..domain import Actor, Context, changes
 from ..domain.expiry import announce_expired
 from ..domain.setup import ROOT_KEY
-from ..domain.webhooks import current_position, disable, encode_position, may_receive
+from ..domain.webhooks import current_position, disable, may_receive
 from ..model.webhooks import Sink, Subscription
 from ..settings import Settings
 from . import sending
@@ -123,21 +123,6 @@ def tid_at(when: float) -> int:
     """The smallest transaction id of ``when`` (POSIX seconds)."""
     t = time.gmtime(when)
     return u64(TimeStamp(t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec).raw())
-
-
-def item_body(position: changes.Position, item: dict) -> dict:
-    """A feed item as ``/changes`` shows it."""
-    cursor = encode_position(position)
-    return {
-        "id": cursor,
-        "cursor": cursor,
-        "type": item["type"],
-        "time": item["time"],
-        "actor": item["actor"],
-        "target": item["target"],
-        "groups": item["groups"],
-        "data": item["data"],
-    }
 
 
 def accepts(subscription: Subscription) -> Callable[[dict], bool]:
@@ -470,7 +455,10 @@ class Dispatcher:
             work = Work(
                 key,
                 state.version,
-                [(change.position, item_body(change.position, change.item)) for change in found],
+                [
+                    (change.position, changes.present(change.position, change.item))
+                    for change in found
+                ],
                 resume=last or found[-1].position,
                 lease_until=lease.expires,
             )

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from ..model.feed import Feed
-from .errors import DomainError
+from .errors import DomainError, InvalidValue
 
 #: Items a filtered page looks at before it answers with what it found so far.
 SCAN_LIMIT = 10_000
@@ -86,6 +86,35 @@ def read(
             if scanned >= scan_limit:
                 return found, last
     return found, last
+
+
+def encode_position(position: Position | tuple[int, int]) -> str:
+    """A position as the 24 hex characters of a cursor."""
+    tid, index = position
+    return f"{tid:016x}{index:08x}"
+
+
+def decode_position(cursor: str, subject: str = "after") -> Position:
+    if len(cursor) != 24 or any(c not in "0123456789abcdef" for c in cursor):
+        raise InvalidValue(
+            f"{subject}: not a cursor this service issued (or 'now')", subject=subject
+        )
+    return Position(int(cursor[:16], 16), int(cursor[16:], 16))
+
+
+def present(position: Position, item: dict) -> dict:
+    """A change as clients see it: ``/changes``, server-sent events and webhooks alike."""
+    cursor = encode_position(position)
+    return {
+        "id": cursor,
+        "cursor": cursor,
+        "type": item["type"],
+        "time": item["time"],
+        "actor": item["actor"],
+        "target": item["target"],
+        "groups": item["groups"],
+        "data": item["data"],
+    }
 
 
 def latest(feed: Feed, last_tid: int) -> Position:

@@ -19,7 +19,7 @@ from ..model import Root, node_at
 from ..model.webhooks import Subscription, Webhooks
 from ..paths import ROOT_PATH
 from ..permissions import Permission
-from .changes import Gone, Position, latest
+from .changes import Gone, Position, decode_position, latest
 from .context import Actor, Context
 from .errors import InvalidValue, NotFound, NotPermitted, Unprocessable
 from .events import WebhookChanged, WebhookCreated, WebhookDeleted, WebhookDisabled
@@ -33,18 +33,6 @@ TYPE_PATTERN = re.compile(r"^[a-z*][a-z.*]{0,99}$")
 
 def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode("ascii")
-
-
-def encode_position(position: Position | tuple[int, int]) -> str:
-    """A feed position as the 24 hex characters of a cursor (as ``/changes`` shows it)."""
-    tid, index = position
-    return f"{tid:016x}{index:08x}"
-
-
-def decode_position(cursor: str) -> Position:
-    if len(cursor) != 24 or any(c not in "0123456789abcdef" for c in cursor):
-        raise InvalidValue("cursor: not a cursor this service issued (or 'now')", subject="cursor")
-    return Position(int(cursor[:16], 16), int(cursor[16:], 16))
 
 
 def current_position(root: Root) -> Position:
@@ -172,7 +160,9 @@ def update_subscription(
             subscription.disabled_reason = ""
             subscription.state.succeeded()
     if cursor is not None:
-        position = current_position(ctx.root) if cursor == "now" else decode_position(cursor)
+        position = (
+            current_position(ctx.root) if cursor == "now" else decode_position(cursor, "cursor")
+        )
         if position.tid < ctx.root.feed.floor:
             raise Gone(
                 "cursor: older than what the feed still holds; resync, then use 'now'",

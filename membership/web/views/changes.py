@@ -24,7 +24,6 @@ from ...model import Group, Root, User
 from ...permissions import Permission
 from ..db import ROOT_KEY, database
 from ..http import read_query, url
-from ..problems import InvalidInput
 from ..schemas import ChangesQuery
 
 #: How often a long-poll looks for a new commit (a read of the storage's last tid).
@@ -32,13 +31,11 @@ POLL_SECONDS = 0.1
 
 
 def encode(position: changes.Position) -> str:
-    return f"{position.tid:016x}{position.index:08x}"
+    return changes.encode_position(position)
 
 
 def decode(cursor: str) -> changes.Position:
-    if len(cursor) != 24 or any(c not in "0123456789abcdef" for c in cursor):
-        raise InvalidInput.field("after", "not a cursor this service issued (or 'now')")
-    return changes.Position(int(cursor[:16], 16), int(cursor[16:], 16))
+    return changes.decode_position(cursor, "after")
 
 
 def last_tid(request: Request) -> int:
@@ -46,18 +43,7 @@ def last_tid(request: Request) -> int:
 
 
 def item_body(change: changes.Change) -> dict:
-    item = change.item
-    cursor = encode(change.position)
-    return {
-        "id": cursor,
-        "cursor": cursor,
-        "type": item["type"],
-        "time": item["time"],
-        "actor": item["actor"],
-        "target": item["target"],
-        "groups": item["groups"],
-        "data": item["data"],
-    }
+    return changes.present(change.position, change.item)
 
 
 def item_filter(query: ChangesQuery, node) -> Callable[[dict], bool]:

@@ -14,7 +14,7 @@ from pyramid.view import view_config
 
 from ... import clock
 from ...dispatch import sending
-from ...domain import webhooks
+from ...domain import changes, webhooks
 from ...model.webhooks import Subscription, Webhooks
 from ...permissions import Permission
 from ..http import created, no_content, read_body, url
@@ -37,7 +37,7 @@ def webhook_body(request: Request, subscription: Subscription, secret: str | Non
         "owner": subscription.owner,
         "created": clock.rfc3339(subscription.created),
         "modified": clock.rfc3339(subscription.modified),
-        "cursor": webhooks.encode_position(state.cursor),
+        "cursor": changes.encode_position(state.cursor),
         "attempts": state.attempts,
         "links": {
             "self": url(request, subscription),
