@@ -13,7 +13,7 @@ import pytest
 
 from membership.dispatch import Config, Dispatcher
 from membership.dispatch.nats import STREAM
-from membership.domain.webhooks import encode_position
+from membership.domain.changes import encode_position
 
 from .test_webhooks import db, feed_ids, groups, read_root, write  # noqa: F401
 
