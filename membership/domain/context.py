@@ -6,7 +6,7 @@ from pyramid.authorization import ACLHelper
 
 from ..credentials import Credentials
 from ..model import Root
-from ..paths import ADMINS_PRINCIPAL, EVERYONE
+from ..paths import ADMINS_PRINCIPAL, AUTHENTICATED, EVERYONE, client_principal, user_principal
 from .events import Dispatcher, DomainEvent, dispatcher
 from .queries import principals_for
 
@@ -15,15 +15,21 @@ _ACL = ACLHelper()
 
 @dataclass(frozen=True)
 class Actor:
-    """A user with the principals the security policy gave them, or a console script.
+    """A user with the principals the security policy gave them, an OAuth client, or a
+    console script.
 
-    ``id`` is what the audit log and ``added_by`` show: a user id, or
-    ``system:<script>`` for a script, which may do anything.
+    ``id`` is what the audit log and ``added_by`` show: a user id,
+    ``client:<id>`` for a client-credentials JWT (no user behind it: it holds
+    what ACEs naming ``client:<id>`` grant, and is never a member of
+    anything), or ``system:<script>`` for a script, which may do anything.
+    Rules that need a *user* (becoming a group's owner, "your own password")
+    ask :attr:`userid`, which is None for clients and scripts.
     """
 
     id: str
     principals: tuple[str, ...] = (EVERYONE,)
     system: bool = False
+    client: bool = False
 
     @classmethod
     def script(cls, name: str) -> "Actor":
@@ -33,9 +39,24 @@ class Actor:
     def user(cls, root: Root, userid: str) -> "Actor":
         return cls(userid, tuple(principals_for(root, userid)))
 
+    @classmethod
+    def oauth_client(cls, client_id: str) -> "Actor":
+        """An OAuth client as a client-credentials JWT presents it (``client:<id>``)."""
+        principal = client_principal(client_id)
+        return cls(principal, (EVERYONE, AUTHENTICATED, principal), client=True)
+
     @property
     def userid(self) -> str | None:
-        return None if self.system else self.id
+        """The user behind the actor; None for a script or an OAuth client."""
+        return None if self.system or self.client else self.id
+
+    @property
+    def principal(self) -> str | None:
+        """The principal that names the actor in ACEs (``user:<id>``, ``client:<id>``);
+        None for a script."""
+        if self.system:
+            return None
+        return self.id if self.client else user_principal(self.id)
 
     @property
     def is_admin(self) -> bool:

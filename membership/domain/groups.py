@@ -31,7 +31,9 @@ def create_group(
     The creator becomes its owner unless they would administer it anyway
     (inheritance), and, below the top level, only if they may manage the
     parent's members: ``create-group`` alone must not let anyone choose who
-    is effectively a member of the parent.
+    is effectively a member of the parent. An OAuth client (``client:<id>``)
+    never becomes one: it cannot be a member of anything, and holds on the new
+    group what the ACEs above it grant ``client:<id>``, nothing more.
     """
     problem = name_problem(name)
     if problem:

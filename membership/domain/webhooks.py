@@ -17,7 +17,7 @@ from ZODB.utils import u64
 from .. import addresses, clock
 from ..model import Root, node_at
 from ..model.webhooks import Subscription, Webhooks
-from ..paths import ROOT_PATH
+from ..paths import ROOT_PATH, parse_principal
 from ..permissions import Permission
 from .changes import Gone, Position, decode_position, latest
 from .context import Actor, Context
@@ -80,12 +80,17 @@ def may_receive(root: Root, subscription: Subscription) -> bool:
     owner = subscription.owner
     if owner.startswith("system:"):
         return True
-    if root.users.get(owner) is None:
+    client = parse_principal(owner)
+    if client is not None and client.kind == "client":
+        actor = Actor.oauth_client(client.name)
+    elif root.users.get(owner) is None:
         return False
+    else:
+        actor = Actor.user(root, owner)
     node = node_at(root, subscription.feed_path)
     if node is None:  # the group went; nothing will match its id again
         return True
-    return Actor.user(root, owner).may(Permission.VIEW_HISTORY, node)
+    return actor.may(Permission.VIEW_HISTORY, node)
 
 
 def create_subscription(
@@ -99,7 +104,7 @@ def create_subscription(
 ) -> tuple[Subscription, str]:
     """A new subscription starting after everything committed now, and its secret."""
     path = path or ROOT_PATH
-    if ctx.actor.userid is None and not ctx.actor.system:
+    if ctx.actor.principal is None and not ctx.actor.system:
         raise NotPermitted("log in to subscribe", permission=str(Permission.VIEW_HISTORY))
     scope = _scope(ctx, path)
     _check_url(url, allow_private)

@@ -116,8 +116,11 @@ class Subscription(Node):
 
     def builtin_acl(self) -> list:
         aces: list = [ADMIN_ACE]
-        if not self.owner.startswith("system:"):
-            aces.append((Allow, user_principal(self.owner), OWNER_PERMISSIONS))
+        owner = self.owner
+        if owner.startswith("client:"):  # an OAuth client's subscription: its own principal
+            aces.append((Allow, owner, OWNER_PERMISSIONS))
+        elif not owner.startswith("system:"):
+            aces.append((Allow, user_principal(owner), OWNER_PERMISSIONS))
         aces.append(DENY_ALL)  # nothing from the root's local ACEs reaches a subscription
         return aces
 

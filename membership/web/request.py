@@ -26,7 +26,7 @@ class MembershipRequest(Request):
         identity = self.identity
         if identity is None:
             return Actor("anonymous", (Everyone,))
-        return Actor(identity.userid, identity.principals)
+        return Actor(identity.userid, identity.principals, client=identity.client is not None)
 
     @reify
     def domain(self) -> Context:

@@ -105,12 +105,12 @@ def permissions(context, request: Request) -> dict:
     another principal needs ``manage-acl`` on the node, and tells only what
     bears on this node.
     """
-    me = request.authenticated_userid
-    if me is None:
+    if request.authenticated_userid is None:
         raise HTTPForbidden()
+    me = request.actor.principal  # user:<id>, or client:<id> for an OAuth client's JWT
     query = read_query(request, PermissionsQuery)
-    principal = query.principal or f"user:{me}"
-    if principal != f"user:{me}":
+    principal = query.principal or me
+    if principal != me:
         allowed = request.has_permission(Permission.MANAGE_ACL, context)
         if not allowed:
             raise HTTPForbidden(
