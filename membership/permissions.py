@@ -16,6 +16,11 @@ class Permission(StrEnum):
     MANAGE_TOKENS = "manage-tokens"
 
 
+#: ``POST /checks``: granted to everyone logged in on that URL only (``model.Checks``);
+#: each question is then decided on its own group or node. Not a ``Permission``: no
+#: ACE names it, and no node's permission list shows it.
+CHECK = "check"
+
 ROLES = ("member", "manager", "owner")
 
 #: What each membership role grants on its group and, by ACL inheritance, below it.

@@ -7,7 +7,7 @@ the admin UI's session and tokens without scopes carry ``None``: no narrowing.
 
 | scope | allows |
 | --- | --- |
-| ``read`` | GET, HEAD, OPTIONS: reads, the membership check, the change feed |
+| ``read`` | GET, HEAD, OPTIONS: reads, the membership check, the change feed; ``POST /checks`` |
 | ``write`` | ``read``, plus changes to users, groups, members and webhooks |
 | ``acl`` | ``read``, plus ACL changes |
 | ``provision`` | the SCIM endpoints only (permission ``provision``) |
@@ -63,12 +63,17 @@ WRITE_PERMISSIONS = frozenset(
 )
 
 
+#: Permissions of views that only read, whatever their method (``POST /checks``
+#: carries its questions in a body): ``read`` covers them.
+READ_ONLY_PERMISSIONS = frozenset({"check"})
+
+
 def needed_scope(permission: str, method: str) -> str:
     """The scope a request needs for ``permission`` (the view's) with ``method``."""
     permission = str(permission)
     if permission == PROVISION_PERMISSION:
         return PROVISION
-    if method in SAFE_METHODS:
+    if method in SAFE_METHODS or permission in READ_ONLY_PERMISSIONS:
         return READ
     if permission in CHANGE_SCOPES:
         return CHANGE_SCOPES[permission]

@@ -207,6 +207,12 @@ def principals_of(root: Root, principal: str, node) -> list[str]:
     answered like one without memberships, so the answer cannot be used to
     find out which ids and paths exist.
     """
+    return told_principals(carried_principals(root, principal), principal, named_principals(node))
+
+
+def carried_principals(root: Root, principal: str) -> list[str]:
+    """Every principal ``principal`` carries, wherever it is asked about (unfiltered:
+    see :func:`told_principals`)."""
     parsed = parse_principal(principal)
     if parsed is None:
         raise InvalidValue(
@@ -215,13 +221,21 @@ def principals_of(root: Root, principal: str, node) -> list[str]:
     if principal == EVERYONE:
         return [EVERYONE]
     if parsed.kind == "user":
-        carried = principals_for(root, parsed.name)
-    else:
-        carried = [EVERYONE, AUTHENTICATED, principal]
-        path = principal_group_path(principal)
-        if path is not None:
-            carried += [f"group:{each}" for each in lineage_paths(path)]
-    named = {entry["principal"] for entry in effective_entries(node)}
+        return principals_for(root, parsed.name)
+    carried = [EVERYONE, AUTHENTICATED, principal]
+    path = principal_group_path(principal)
+    if path is not None:
+        carried += [f"group:{each}" for each in lineage_paths(path)]
+    return carried
+
+
+def named_principals(node) -> set[str]:
+    """The principals some ACE on ``node``'s lineage names."""
+    return {ace[1] for location in lineage(node) for ace, _ in _aces_of(location, None)}
+
+
+def told_principals(carried: Iterable[str], principal: str, named: set[str]) -> list[str]:
+    """Of ``carried``, what may be told at a node whose ACEs name ``named``."""
     kept = {EVERYONE, AUTHENTICATED, principal}
     return [p for p in dict.fromkeys(carried) if p in kept or p in named]
 
@@ -270,7 +284,7 @@ def set_acl(ctx: Context, node: Node, new: list[Ace], field_of: Callable[[Ace], 
                 subject=field_of(ace).rpartition(".")[0] or "entries",
             )
     proposed = (node, tuple(new))
-    if actor.userid is not None:
+    if not actor.system:  # users and OAuth clients alike
         allowed, _ = decide(node, actor.principals, Permission.MANAGE_ACL, replace=proposed)
         if not allowed:
             raise Refused(

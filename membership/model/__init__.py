@@ -4,11 +4,12 @@ from .base import ADMIN_ACE, Container, Node, declare_read, mark_changed
 from .groups import Group, Groups, Members, Membership, NonMember
 from .history import Event, History
 from .index import MembershipIndex
-from .root import Root, group_at, node_at
+from .root import Checks, Root, group_at, node_at
 from .users import Identities, LinkedIdentity, Token, Tokens, User, Users
 
 __all__ = [
     "ADMIN_ACE",
+    "Checks",
     "Container",
     "Event",
     "Group",

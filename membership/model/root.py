@@ -2,8 +2,10 @@
 
 from BTrees.Length import Length
 from BTrees.OOBTree import OOBTree
+from pyramid.authorization import Allow, Authenticated
 
 from ..paths import group_names
+from ..permissions import CHECK
 from .base import ADMIN_ACE, Node
 from .expiry import Expiries
 from .feed import Feed
@@ -71,7 +73,20 @@ class Root(Node):
             return self.groups
         if name == "webhooks" and self.webhooks is not None:
             return self.webhooks
+        if name == "checks":
+            return Checks(self)
         raise KeyError(name)
+
+
+class Checks:
+    """``/checks``: where batch checks are posted. Not stored; anyone logged in holds
+    ``check`` here, and each question is decided on its own group or node."""
+
+    __name__ = "checks"
+    __acl__: list = [(Allow, Authenticated, CHECK)]
+
+    def __init__(self, root: Root) -> None:
+        self.__parent__ = root
 
 
 def group_at(root: Root, path: str) -> Group | None:

@@ -92,7 +92,7 @@ def domain_status(exc: DomainError) -> tuple[int, str]:
 def domain_error(exc: DomainError, request) -> Response:
     status, title = domain_status(exc)
     errors = [] if exc.subject is None else [{"field": exc.subject, "message": exc.subject_message}]
-    extra = {k: v for k, v in exc.facts.items() if k == "operation"}
+    extra = {k: v for k, v in exc.facts.items() if k in ("operation", "item")}
     detail = exc.message
     cause = exc.cause if isinstance(exc, BulkOperationFailed) else exc
     permission = cause.facts.get("permission") if isinstance(cause, NotPermitted) else None

@@ -31,6 +31,7 @@ from pyramid.interfaces import IExceptionResponse
 from pyramid.security import NO_PERMISSION_REQUIRED
 
 from ..model import (
+    Checks,
     Group,
     Groups,
     Identities,
@@ -88,6 +89,7 @@ CONTEXT_PATHS: dict[type, list[tuple[str, str]]] = {
     ],
     Webhooks: [("/webhooks", "Webhook")],
     Subscription: [("/webhooks/{webhook}", "Webhook")],
+    Checks: [("/checks", "Checks")],
 }
 
 PATH_PARAMETERS = {
@@ -427,6 +429,25 @@ def _acl_and_history_operations() -> dict:
 
 
 OPERATIONS.update(_acl_and_history_operations())
+
+OPERATIONS[(Checks, "", "POST")] = Operation(
+    "answer{label}",
+    "Batch checks: up to 1,000 membership and permission questions, answered in order",
+    response=schemas.ChecksOut,
+    body=schemas.ChecksIn,
+    errors=(400, 401, 403, 413, 415),
+    description="One read of the tree answers every question; nothing is written. An item "
+    'is `{"user", "group", "effective"?}` (is the user a member of the group, given by path '
+    'or by id; `effective`: through a subgroup counts too) or `{"principal" | "user", '
+    '"permission", "path"}` (does the principal hold the permission on the node at `path`; '
+    "`decided_by` is the ACE that decided). A question you may not ask is answered "
+    '`{"error": "forbidden"}` in its place (a membership question needs `view` on the '
+    "group; a permission question about yourself `view` on the node, about anyone else "
+    '`manage-acl` there); an unknown group, node or user is `{"error": "not_found"}`; a '
+    "group asked for by id that you may not view is `not_found` too. A malformed item, or "
+    "more than 1,000, is a 400 whose `errors` name `items.<i>.<field>` and whose `item` is "
+    "the index. A token with the `read` scope may call it.",
+)
 
 
 def _webhook_operations() -> dict:
@@ -781,6 +802,9 @@ def _permission_sentence(key: tuple, permission: str | None, path: str, auth: st
             where = "the user"
             if permission in SELF_PERMISSIONS:
                 holders = "the user themself"
+        elif path == "/checks":
+            where = "`/checks`"
+            holders = "everyone logged in"
         else:
             where = "the root (`/`)"
         who = f"{holders} and {ADMINS}" if holders else f"only {ADMINS}"

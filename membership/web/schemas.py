@@ -15,8 +15,10 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     StringConstraints,
+    Tag,
     TypeAdapter,
 )
 from pydantic_core import PydanticCustomError
@@ -498,8 +500,13 @@ class HistoryQuery(BaseModel):
     actor: (
         Annotated[
             str,
-            StringConstraints(pattern=r"^[a-z0-9][a-z0-9._:-]{0,199}$"),
-            Field(description="a user id, or system:<script> for console scripts"),
+            StringConstraints(
+                pattern=r"^(client:[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}|[a-z0-9][a-z0-9._:-]{0,199})$"
+            ),
+            Field(
+                description="a user id, client:<id> for an OAuth client, or system:<script> "
+                "for console scripts"
+            ),
         ]
         | None
     ) = None
@@ -529,7 +536,10 @@ class RootHistoryQuery(HistoryQuery):
 class EventOut(BaseModel):
     id: str
     time: datetime
-    actor: str = Field(description="user id, or system:<script> for console scripts")
+    actor: str = Field(
+        description="user id, client:<id> for an OAuth client, or system:<script> for "
+        "console scripts"
+    )
     action: str
     target: str
     before: dict | None
@@ -691,3 +701,97 @@ class LinkedIdentityOut(BaseModel):
 
 class LinkedIdentityList(BaseModel):
     items: list[LinkedIdentityOut]
+
+
+# Batch checks (``POST /checks``).
+
+MAX_CHECKS = 1000
+GroupRef = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=4200),
+    Field(description="a group's path (/groups/eng/groups/backend) or its stable id"),
+]
+NodePath = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=4200),
+    Field(description="/, /users/<id> or a group's path"),
+]
+
+
+class MembershipCheckIn(Input):
+    """Is ``user`` a member of ``group``?"""
+
+    user: Name
+    group: GroupRef
+    effective: bool = Field(False, description="a member through a subgroup counts too")
+
+
+class PermissionCheckIn(Input):
+    """Does ``principal`` (or ``user``, for ``user:<id>``) hold ``permission`` at ``path``?"""
+
+    principal: Principal | None = None
+    user: Name | None = Field(None, description="instead of principal: user:<this id>")
+    permission: Permission
+    path: NodePath
+
+
+#: The member of the union an item is, told by its fields (a tag never sent).
+CHECK_KINDS = ("membership", "permission")
+
+
+def _check_kind(item: object) -> str | None:
+    if not isinstance(item, dict):
+        return None
+    if item.keys() & {"permission", "path", "principal"}:
+        return "permission"
+    return "membership"
+
+
+CheckIn = Annotated[
+    Annotated[MembershipCheckIn, Tag("membership")]
+    | Annotated[PermissionCheckIn, Tag("permission")],
+    Discriminator(
+        _check_kind,
+        custom_error_type="check_item",
+        custom_error_message='an object: {"user", "group", "effective"?} or '
+        '{"principal" | "user", "permission", "path"}',
+    ),
+]
+
+
+class ChecksIn(Input):
+    items: Annotated[list[CheckIn], Field(min_length=1, max_length=MAX_CHECKS)] = Field(
+        description=f"1 to {MAX_CHECKS} questions, answered in this order"
+    )
+
+
+class MembershipCheckOut(BaseModel):
+    member: bool
+    group: str = Field(description="the group's path (also when asked by id)")
+    direct: bool | None = Field(None, description="a member of the group itself")
+    role: Role | None = Field(None, description="the role held directly in the group")
+    via: str | None = Field(
+        None, description="for a member through a subgroup: the nearest group they are in"
+    )
+
+
+class PermissionCheckOut(BaseModel):
+    allowed: bool
+    decided_by: EffectiveAceOut | None = Field(
+        description="the first matching ACE; null when none matched (denied by default)"
+    )
+
+
+class CheckError(BaseModel):
+    error: Literal["forbidden", "not_found"] = Field(
+        description="forbidden: you may not ask about this group or node; not_found: no "
+        "such group, node or user"
+    )
+    field: str = Field(description="the question's field at fault: group, user or path")
+    detail: str
+
+
+class ChecksOut(BaseModel):
+    items: list[MembershipCheckOut | PermissionCheckOut | CheckError] = Field(
+        description="one answer per question, in the order asked"
+    )
