@@ -164,27 +164,44 @@ def effective_entries(node) -> list[dict]:
     ]
 
 
+def _walk(node, replace: tuple | None = None) -> Iterator[tuple[tuple, object, bool]]:
+    """``(ace, location, builtin)`` of every ACE that applies at ``node``, in check order."""
+    for location in lineage(node):
+        for ace, builtin in _aces_of(location, replace):
+            yield ace, location, builtin
+
+
+def lineage_aces(node) -> list[tuple[tuple, object, bool]]:
+    """:func:`_walk` as a list: for callers that decide many times at one node."""
+    return list(_walk(node))
+
+
 def decide(
-    node, principals: Iterable[str], permission: str, *, replace: tuple | None = None
+    node,
+    principals: Iterable[str],
+    permission: str,
+    *,
+    replace: tuple | None = None,
+    aces: list[tuple[tuple, object, bool]] | None = None,
 ) -> tuple[bool, dict | None]:
     """``(allowed, deciding ACE)`` as ``ACLHelper.permits`` decides; ``None``: no ACE matched.
 
     ``replace=(node, local ACEs)`` decides as if that node's local ACL were
-    already changed (the guard rails ask this before a change).
+    already changed (the guard rails ask this before a change); ``aces`` is
+    ``lineage_aces(node)`` worked out before (batch checks).
     """
     principals = set(principals)
-    for location in lineage(node):
-        for ace, builtin in _aces_of(location, replace):
-            action, principal, permissions = ace
-            if principal not in principals:
+    for ace, location, builtin in _walk(node, replace) if aces is None else aces:
+        action, principal, permissions = ace
+        if principal not in principals:
+            continue
+        if permissions is not ALL_PERMISSIONS:
+            if isinstance(permissions, str):
+                permissions = (permissions,)
+            if permission not in permissions:
                 continue
-            if permissions is not ALL_PERMISSIONS:
-                if isinstance(permissions, str):
-                    permissions = (permissions,)
-                if permission not in permissions:
-                    continue
-            entry = {**ace_dict(ace), "node": _path(location), "builtin": builtin}
-            return action == Allow, entry
+        entry = {**ace_dict(ace), "node": _path(location), "builtin": builtin}
+        return action == Allow, entry
     return False, None
 
 
@@ -229,9 +246,10 @@ def carried_principals(root: Root, principal: str) -> list[str]:
     return carried
 
 
-def named_principals(node) -> set[str]:
-    """The principals some ACE on ``node``'s lineage names."""
-    return {ace[1] for location in lineage(node) for ace, _ in _aces_of(location, None)}
+def named_principals(node, aces: list[tuple[tuple, object, bool]] | None = None) -> set[str]:
+    """The principals some ACE on ``node``'s lineage names (``aces``: its
+    ``lineage_aces``, if worked out before)."""
+    return {ace[1] for ace, _, _ in (_walk(node) if aces is None else aces)}
 
 
 def told_principals(carried: Iterable[str], principal: str, named: set[str]) -> list[str]:

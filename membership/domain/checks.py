@@ -37,7 +37,6 @@ from ..permissions import Permission
 from . import acl
 from .context import Context
 from .errors import InvalidValue
-from .queries import effective_groups
 
 #: Most questions one call takes (OpenFGA's BatchCheck takes 50 by default,
 #: SpiceDB's CheckBulkPermissions 1,000 per request by default).
@@ -129,9 +128,9 @@ class _Batch:
         self.nodes: dict[str, Node | None] = {}
         self.decisions: dict[tuple[str, int], bool] = {}
         self.direct: dict[str, dict | None] = {}
-        self.effective: dict[str, dict] = {}
         self.principals: dict[str, list[str]] = {}
         self.named: dict[int, set[str]] = {}
+        self.aces: dict[int, list] = {}
 
     # -- the caller's own decisions, once per (permission, node)
 
@@ -187,15 +186,18 @@ class _Batch:
         entry = entries.get(path)
         if entry is not None:
             return MembershipAnswer(True, path, True, entry.role)
-        if not question.effective:
-            return MembershipAnswer(False, path)
-        rows = self.effective.get(userid)
-        if rows is None:
-            rows = self.effective[userid] = effective_groups(self.root, userid, self.may_view)
-        row = rows.get(path)
-        if row is None:
-            return MembershipAnswer(False, path)
-        return MembershipAnswer(True, path, row.direct, row.role, row.via)
+        if question.effective:
+            # As ``queries.effective_groups`` answers: the first direct membership (in
+            # path order) below the group, in a group the caller may view.
+            below = path + "/"
+            for each in entries:
+                if each.startswith(below) and self.visible(each):
+                    return MembershipAnswer(True, path, False, None, each)
+        return MembershipAnswer(False, path)
+
+    def visible(self, path: str) -> bool:
+        group = self.group(path)
+        return group is not None and self.may_view(group)
 
     # -- permission questions
 
@@ -212,8 +214,15 @@ class _Batch:
             carried = self.principals[principal] = acl.carried_principals(self.root, principal)
         named = self.named.get(id(node))
         if named is None:
-            named = self.named[id(node)] = acl.named_principals(node)
+            named = self.named[id(node)] = acl.named_principals(node, self.aces_at(node))
         return acl.told_principals(carried, principal, named)
+
+    def aces_at(self, node) -> list:
+        """``acl.lineage_aces``, once per node and batch."""
+        aces = self.aces.get(id(node))
+        if aces is None:
+            aces = self.aces[id(node)] = acl.lineage_aces(node)
+        return aces
 
     def permission(self, position: int, question: PermissionQuestion) -> Answer:
         principal = question.principal
@@ -239,5 +248,10 @@ class _Batch:
                 "path",
                 f"asking about {principal} on {question.path} needs {needed} there",
             )
-        allowed, entry = acl.decide(node, self.principals_of(principal, node), question.permission)
+        allowed, entry = acl.decide(
+            node,
+            self.principals_of(principal, node),
+            question.permission,
+            aces=self.aces_at(node),
+        )
         return PermissionAnswer(allowed, entry)
