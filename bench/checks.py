@@ -83,9 +83,7 @@ def main(argv: list[str] | None = None) -> int:
                 probe = Client(kind.port, auth=f"Bearer {token}")
                 answers = probe.post("/checks", json.loads(body), expect=(200,))["items"]
                 refused = sum(1 for a in answers if "error" in a)
-                request = Request(
-                    "POST", "/checks", f"Bearer {token}", body, "application/json"
-                )
+                request = Request("POST", "/checks", f"Bearer {token}", body, "application/json")
                 result = run(kind.port, request, load)
                 if result.errors:
                     raise BenchError(f"{caller}: {result.statuses} {result.socket_errors}")
