@@ -38,8 +38,7 @@ from . import acl
 from .context import Context
 from .errors import InvalidValue
 
-#: Most questions one call takes (OpenFGA's BatchCheck takes 50 by default,
-#: SpiceDB's CheckBulkPermissions 1,000 per request by default).
+#: Most questions one call takes (OpenFGA's BatchCheck takes 50 by default).
 MAX_QUESTIONS = 1000
 
 FORBIDDEN = "forbidden"
