@@ -5,6 +5,9 @@ Deliveries are made by a dispatcher run by hand (``run_once``) on the app's
 database, to a receiver on 127.0.0.1 (hence ``allow_private``).
 """
 
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
 from standardwebhooks.webhooks import Webhook
 
@@ -167,3 +170,44 @@ def test_bad_input_is_named(api, receiver):
     res = api.patch(f"/webhooks/{hook['id']}", {"cursor": "now"}, status=200)
     assert res.json["cursor"] >= hook["cursor"]
     assert api.get("/webhooks/0123456789abcdef").status_int == 404
+
+
+def checked_out(db) -> int:
+    """ZODB connections of ``db`` in use (opened and not back in the pool)."""
+    return sum(1 for conn in db.pool.all if conn.opened is not None)
+
+
+def test_the_test_message_is_sent_with_no_zodb_connection_held(app, api):
+    """The receiver may take up to the timeout to answer: meanwhile the request that
+    asked for the test holds no connection (and so no transaction) of the database."""
+    db = database(app.registry)
+    seen: list[int] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            seen.append(checked_out(db))
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        hook = api.post("/webhooks", {"url": url}, status=201).json
+        res = api.post(f"/webhooks/{hook['id']}/test", None, status=200)
+        assert res.content_type == "application/json"
+        assert res.json["ok"] is True and res.json["status"] == 204
+        assert seen == [0]
+        # a receiver that is not there: still a 200 saying what happened
+        api.patch(f"/webhooks/{hook['id']}", {"url": "http://127.0.0.1:9/gone"}, status=200)
+        failed = api.post(f"/webhooks/{hook['id']}/test", None, status=200).json
+        assert failed["ok"] is False and failed["status"] is None and failed["error"]
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -7,9 +7,11 @@ one signed ``webhook.test`` message from here and answers what happened.
 
 import secrets
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from pyramid.request import Request
+from pyramid.response import Response
 from pyramid.view import view_config
 
 from ... import clock
@@ -18,6 +20,7 @@ from ...domain import changes, webhooks
 from ...model.webhooks import Subscription, Webhooks
 from ...permissions import Permission
 from ..http import created, no_content, read_body, url
+from ..rendering import dumps
 from ..schemas import WebhookCreate, WebhookPatch
 
 
@@ -131,30 +134,49 @@ def rotate_secret(context: Subscription, request: Request) -> dict:
     name="test",
     request_method="POST",
     permission=Permission.EDIT,
-    renderer="json",
 )
-def test_webhook(context: Subscription, request: Request) -> dict:
-    """One signed ``webhook.test`` message, now; the cursor does not move."""
+def test_webhook(context: Subscription, request: Request) -> Response:
+    """One signed ``webhook.test`` message, now; the cursor does not move.
+
+    The POST can take ``membership.webhooks.timeout`` (10 s): it must not hold
+    the request's ZODB connection and transaction meanwhile, as the
+    dispatcher never does. So the view reads what the message needs (URL,
+    signing secrets) and answers a response whose body sends the message:
+    by the time the server asks for the body, pyramid_tm has ended the
+    transaction and pyramid_zodbconn has given the connection back to the
+    pool. The status is 200 whatever the receiver answered (``ok`` says).
+    """
     settings = request.registry.membership_settings
     now = time.time()
     msg_id = f"test_{secrets.token_hex(8)}"
-    data = {"webhook": context.id, "url": context.url}
+    url = context.url
+    data = {"webhook": context.id, "url": url}
     body = sending.message("webhook.test", clock.rfc3339(clock.now()), data)
     headers = sending.signed_headers(msg_id, body, context.signing_secrets(now), now)
-    attempt = sending.post(
-        context.url,
-        body,
-        headers,
-        timeout=settings.webhooks_timeout,
-        allow_private=settings.webhooks_allow_private,
-    )
-    return {
-        "ok": attempt.ok,
-        "status": attempt.status,
-        "latency_ms": round(attempt.latency * 1000, 1),
-        "error": attempt.error,
-        "id": msg_id,
-    }
+
+    def send() -> Iterator[bytes]:
+        attempt = sending.post(
+            url,
+            body,
+            headers,
+            timeout=settings.webhooks_timeout,
+            allow_private=settings.webhooks_allow_private,
+        )
+        yield dumps(
+            {
+                "ok": attempt.ok,
+                "status": attempt.status,
+                "latency_ms": round(attempt.latency * 1000, 1),
+                "error": attempt.error,
+                "id": msg_id,
+            }
+        )
+
+    response = request.response
+    response.content_type = "application/json"
+    response.charset = None
+    response.app_iter = send()
+    return response
 
 
 @view_config(
