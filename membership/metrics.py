@@ -73,7 +73,9 @@ BUILD_INFO = Gauge(
 # Incremented by the change-feed dispatcher (membership.dispatch) through the helpers below.
 WEBHOOK_DELIVERIES = Counter(
     "membership_webhook_deliveries",
-    "Webhook deliveries by outcome (delivered, failed, gave_up).",
+    "Webhook deliveries by outcome: delivered (2xx), failed (anything else; retried "
+    "later), gave_up (the subscription was disabled with changes undelivered: 410, a day "
+    "of failures, or a cursor the feed no longer holds).",
     ("outcome",),
 )
 FEED_LAG_SECONDS = Gauge(

@@ -261,6 +261,14 @@ class Settings(BaseModel):
         ge=1,
         le=256,
     )
+    dispatch_metrics_listen: str = _setting(
+        "",
+        "membership.dispatch.metrics_listen",
+        "`host:port` where each `membership_dispatch` process serves `GET /metrics` "
+        "(Prometheus: its webhook deliveries and the feed's lag), e.g. `127.0.0.1:9464`; "
+        "empty: off. No access control: keep it on loopback or a private address. The "
+        "in-process dispatcher's metrics are in the app's `/metrics`.",
+    )
     changes_retention_days: float = _setting(
         7.0,
         "membership.changes.retention_days",
@@ -424,6 +432,13 @@ class Settings(BaseModel):
                 raise ValueError(f"not an address or network (CIDR): {network!r}") from None
         return networks
 
+    @field_validator("dispatch_metrics_listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        if value:
+            listen_address(value)
+        return value
+
     @field_validator("cors_allow_origins")
     @classmethod
     def _check_origins(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
@@ -432,6 +447,16 @@ class Settings(BaseModel):
             if origin != "*" and not _ORIGIN.fullmatch(origin):
                 raise ValueError(f"not an origin (scheme://host[:port], or *): {origin!r}")
         return origins
+
+
+def listen_address(text: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:9464`` for IPv6; port 0: any free one) -> ``(host, port)``;
+    ``ValueError`` naming what is wrong."""
+    host, colon, port = text.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not colon or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"not host:port (e.g. 127.0.0.1:9464): {text!r}")
+    return host, int(port)
 
 
 #: Asymmetric JWS algorithms (RFC 7518, RFC 8037): the only ones a JWT may be signed with.

@@ -43,9 +43,9 @@ import transaction
 from transaction.interfaces import NoTransaction
 from ZODB.POSException import ConflictError
 from ZODB.TimeStamp import TimeStamp
-from ZODB.utils import u64
+from ZODB.utils import p64, u64
 
-from .. import clock
+from .. import clock, metrics
 from ..domain import Actor, Context, changes
 from ..domain.expiry import announce_expired
 from ..domain.setup import ROOT_KEY
@@ -117,6 +117,11 @@ class Outcome:
     entries: list[dict] = field(default_factory=list)
     failure: sending.Attempt | None = None
     complete: bool = False  # every item of the work acknowledged
+
+
+def time_of(tid: int) -> float:
+    """When the transaction ``tid`` committed (POSIX seconds)."""
+    return TimeStamp(p64(tid)).timeTime()
 
 
 def tid_at(when: float) -> int:
@@ -352,10 +357,16 @@ class Dispatcher:
             self._scanned[key] = (self._scan_key(record), position)
 
     def survey(self) -> tuple[list[str], float | None]:
-        """Keys of the targets with something to send now; when one may have later."""
+        """Keys of the targets with something to send now; when one may have later.
+
+        Also sets the lag gauge (``membership_changes_lag_seconds``): the age of
+        the oldest change some active target has not acknowledged yet, whoever
+        holds its lease and whether or not it is waiting to retry.
+        """
         now = self.now()
         ready: list[str] = []
         wake: float | None = None
+        oldest: int | None = None  # tid of the oldest change still to deliver
         with self._session() as (_, root):
             if root is None or root.webhooks is None:
                 return ready, None
@@ -364,9 +375,6 @@ class Dispatcher:
                     ready.append(key)
                     continue
                 state, lease = record.state, record.lease
-                if state.next_attempt > now:
-                    wake = min(wake or state.next_attempt, state.next_attempt)
-                    continue
                 try:
                     found, last = changes.read(
                         root.feed, self._start(key, record), limit=1, accept=accept
@@ -377,10 +385,16 @@ class Dispatcher:
                 if not found:
                     self._remember_scan(key, record, last)
                     continue
+                tid = found[0].position.tid
+                oldest = tid if oldest is None else min(oldest, tid)
+                if state.next_attempt > now:
+                    wake = min(wake or state.next_attempt, state.next_attempt)
+                    continue
                 if self._held_by_other(lease, now):
                     wake = min(wake or lease.expires, lease.expires)
                     continue
                 ready.append(key)
+        metrics.feed_lag(0.0 if oldest is None else time.time() - time_of(oldest))
         return ready, wake
 
     # ------------------------------------------------------------------
@@ -443,7 +457,8 @@ class Dispatcher:
                 else:
                     log.error("%s: %s; resuming at the oldest item held", key, reason)
                     state.set_cursor((root.feed.floor, 0))
-                self._commit(tm, key)
+                if self._commit(tm, key) and subscription is not None:
+                    metrics.webhook_delivered("gave_up")
                 return None
             if not found:
                 self._remember_scan(key, record, last)
@@ -485,6 +500,7 @@ class Dispatcher:
                 allow_private=self.config.allow_private,
             )
             outcome.entries.append(self._entry(body, attempt))
+            metrics.webhook_delivered("delivered" if attempt.ok else "failed")
             if not attempt.ok:
                 outcome.failure = attempt
                 return outcome
@@ -549,6 +565,7 @@ class Dispatcher:
                 state.record(outcome.entries)
                 lease.take(self.owner, now + self.config.lease_seconds)
                 return self._commit(tm, work.key)
+            gave_up = False  # this failure disabled the subscription
             if outcome.entries and state.attempts:
                 outcome.entries[0]["attempt"] = state.attempts + 1
             if outcome.complete:
@@ -579,7 +596,9 @@ class Dispatcher:
                 if subscription is not None:
                     if failure.status == 410:
                         disable(ctx, subscription, "the receiver answered 410 Gone")
+                        gave_up = True
                     elif now - state.failing_since >= self.config.disable_after:
+                        gave_up = True
                         disable(
                             ctx,
                             subscription,
@@ -590,7 +609,10 @@ class Dispatcher:
                         outcome.entries[-1]["next_attempt"] = None
             state.record(outcome.entries)
             lease.take(self.owner, now + self.config.lease_seconds)
-            return self._commit(tm, work.key)
+            committed = self._commit(tm, work.key)
+            if committed and gave_up:
+                metrics.webhook_delivered("gave_up")
+            return committed
 
 
 def _datetime(stamp: float):

@@ -309,3 +309,87 @@ def test_another_dispatcher_takes_over_when_one_is_killed(shared_storage, tmp_pa
         assert drops(ids) <= 1
         assert second.alive(), second.log_tail()
         wait_for(lambda: cursor_of(client, hook) == expected[-1], 10, "the cursor to follow")
+
+
+# --------------------------------------------------------------------------
+# membership_dispatch's own /metrics
+
+
+def scrape_dispatcher(port: int) -> dict:
+    """``GET /metrics`` of a dispatch process, parsed: ``(name, labels) -> value``."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/metrics")
+        res = conn.getresponse()
+        text = res.read().decode()
+        assert res.status == 200, text
+    finally:
+        conn.close()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_a_dispatch_process_serves_its_metrics(tmp_path):
+    """membership_dispatch with membership.dispatch.metrics_listen (here through its
+    environment variable, as a systemd unit would set it): its deliveries by outcome
+    and the feed's lag, at GET /metrics, parsed with the Prometheus parser."""
+    with ZEOServer(tmp_path / "zeo") as zeo:
+        initialize_db(zeo.uri, tmp_path)
+        settings = {
+            "membership.webhooks.allow_private": "true",
+            "membership.webhooks.retry_min": "0.2",
+            "membership.webhooks.retry_max": "0.5",
+            "membership.dispatch.poll_seconds": "0.1",
+        }
+        receiver = Receiver()
+        with contextlib.ExitStack() as stack:
+            stack.callback(receiver.close)
+            app = stack.enter_context(AppServer(tmp_path / "app", zeo.uri, settings=settings))
+            client = app.client(token=admin_token(app))
+            stack.callback(client.close)
+            expect(client.post("/webhooks", {"url": receiver.url}), 201)
+            for n in range(5):
+                expect(client.post("/groups", {"name": f"g{n}"}), 201)
+            port = free_port()
+            process = Process(
+                "metrics",
+                [
+                    sys.executable,
+                    "-c",
+                    "import sys; from membership.scripts.dispatch import main; sys.exit(main())",
+                    app.ini,
+                ],
+                tmp_path / "metrics.log",
+                env=python_env(
+                    MEMBERSHIP_ZODB_URI=zeo.uri,
+                    MEMBERSHIP_DISPATCH_METRICS_LISTEN=f"127.0.0.1:{port}",
+                ),
+                cwd=tmp_path,
+            ).start()
+            stack.callback(process.stop)
+            delivered = ("membership_webhook_deliveries_total", (("outcome", "delivered"),))
+            wait_for(lambda: len(receiver.calls) >= 6, 60, "the deliveries")
+            wait_for(
+                lambda: scrape_dispatcher(port).get(delivered) == len(receiver.calls),
+                30,
+                "the counter to follow",
+            )
+            receiver.default = (500, {})
+            expect(client.post("/groups", {"name": "late"}), 201)
+            failed = ("membership_webhook_deliveries_total", (("outcome", "failed"),))
+            wait_for(lambda: scrape_dispatcher(port).get(failed, 0) >= 1, 60, "a failure")
+            samples = scrape_dispatcher(port)
+            # a change is waiting for its retry: the lag counts from its commit
+            wait_for(
+                lambda: scrape_dispatcher(port)[("membership_changes_lag_seconds", ())] > 0,
+                30,
+                "a lag above 0",
+            )
+            assert any(name == "membership_build_info" for name, _ in samples)
+            assert process.alive(), process.log_tail()
+            assert f"metrics on http://127.0.0.1:{port}/metrics" in process.log_tail()

@@ -8,6 +8,7 @@ from membership.settings import (
     Settings,
     SettingsError,
     apply_environment,
+    listen_address,
     load_settings,
     markdown_table,
 )
@@ -245,3 +246,19 @@ def test_the_readme_table_is_current():
     text = README.read_text(encoding="utf-8")
     start = text.index("<!-- settings-table -->\n") + len("<!-- settings-table -->\n")
     assert text[start : text.index("<!-- /settings-table -->")] == markdown_table()
+
+
+@pytest.mark.parametrize("listen", ["9464", "127.0.0.1", ":9464", "127.0.0.1:http", "h:70000"])
+def test_a_dispatch_metrics_address_must_be_host_and_port(listen):
+    message = refusal({**URI, "membership.dispatch.metrics_listen": listen})
+    assert message.startswith("membership.dispatch.metrics_listen: not host:port")
+
+
+@pytest.mark.parametrize(
+    ("listen", "parsed"),
+    [("127.0.0.1:9464", ("127.0.0.1", 9464)), ("[::1]:0", ("::1", 0)), ("", None)],
+)
+def test_dispatch_metrics_addresses(listen, parsed):
+    assert load(membership__dispatch__metrics_listen=listen).dispatch_metrics_listen == listen
+    if parsed is not None:
+        assert listen_address(listen) == parsed
