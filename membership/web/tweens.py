@@ -58,7 +58,7 @@ def retry_attempts(request: Request) -> int | None:
     Also one attempt for a body the limit will refuse: pyramid_retry would
     otherwise copy all of it (to replay it) before the limit could say no.
     """
-    if request.method in SAFE_METHODS:
+    if is_read(request):
         return 1
     length = request.content_length
     limit = max_body_bytes(request.registry)
@@ -359,7 +359,17 @@ def includeme(config) -> None:
     )
 
 
+#: POSTs that only read (their question is too large for a query string): handled as
+#: reads, with no transaction committed and one attempt (``POST /checks``).
+READ_ONLY_POSTS = frozenset({"/checks"})
+
+
+def is_read(request) -> bool:
+    method = request.method
+    return method in SAFE_METHODS or (method == "POST" and request.path_info in READ_ONLY_POSTS)
+
+
 def needs_transaction(request) -> bool:
     """``tm.activate_hook``: reads are not committed (``db.find_app_root`` still begins
-    one, so they see every earlier write)."""
-    return request.method not in SAFE_METHODS
+    one, so they see every earlier write, and closing the connection aborts it)."""
+    return not is_read(request)

@@ -201,3 +201,31 @@ def test_limits(world):
         "items",
         "questions",
     )
+
+
+def test_checks_answers_only_post(world):
+    res = world.request("OPTIONS", "/checks", status=204)
+    assert res.headers["Allow"] == "OPTIONS, POST"
+    res = world.get("/checks", status=405)
+    assert res.headers["Allow"] == "OPTIONS, POST"
+
+
+@pytest.mark.no_spec_check  # /metrics is not part of the documented API
+def test_batch_checks_are_counted_under_their_route(world, testapp):
+    from .test_metrics import delta, scrape
+
+    before = scrape(testapp)
+    check(world, [{"user": "alice", "group": ENG}])
+    after = scrape(testapp)
+    name = "membership_http_requests_total"
+    assert delta(before, after, name, method="POST", route="/checks", status="200") == 1
+
+
+def test_a_batch_commits_nothing(world, app):
+    """Answered as a read: no transaction is committed (and so nothing written)."""
+    from membership.web.db import database
+
+    db = database(app.registry)
+    before = db.lastTransaction()
+    check(world, [{"user": "alice", "group": ENG}] * 10)
+    assert db.lastTransaction() == before
