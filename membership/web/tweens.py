@@ -366,7 +366,10 @@ READ_ONLY_POSTS = frozenset({"/checks"})
 
 def is_read(request) -> bool:
     method = request.method
-    return method in SAFE_METHODS or (method == "POST" and request.path_info in READ_ONLY_POSTS)
+    if method in SAFE_METHODS:
+        return True
+    # The raw WSGI string: ``request.path_info`` decodes, and fails on bytes that are no UTF-8.
+    return method == "POST" and request.environ.get("PATH_INFO") in READ_ONLY_POSTS
 
 
 def needs_transaction(request) -> bool:
