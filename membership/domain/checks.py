@@ -123,7 +123,7 @@ class _Batch:
         self.actor = ctx.actor
         self.me = ctx.actor.principal
         self.now = clock.now().timestamp()
-        self.groups: dict[str, Group | None] = {}
+        self.groups: dict[str, tuple[Group, str] | None] = {}
         self.nodes: dict[str, Node | None] = {}
         self.decisions: dict[tuple[str, int], bool] = {}
         self.direct: dict[str, dict | None] = {}
@@ -145,7 +145,8 @@ class _Batch:
 
     # -- membership questions
 
-    def group(self, ref: str) -> Group | None:
+    def group(self, ref: str) -> tuple[Group, str] | None:
+        """The group a path or an id names, with its path (worked out once)."""
         if ref in self.groups:
             return self.groups[ref]
         if is_group_path(ref):
@@ -154,8 +155,8 @@ class _Batch:
             found = self.root.group_ids.get(ref) if self.root.group_ids is not None else None
             if found is not None and not self.may_view(found):
                 found = None  # by id, hidden and unknown look the same
-        self.groups[ref] = found
-        return found
+        self.groups[ref] = answer = None if found is None else (found, found.path)
+        return answer
 
     def direct_entries(self, userid: str) -> dict | None:
         """The user's active direct memberships by path; None: no such user."""
@@ -172,12 +173,12 @@ class _Batch:
         return entries
 
     def membership(self, question: MembershipQuestion) -> Answer:
-        group = self.group(question.group)
-        if group is None:
+        found = self.group(question.group)
+        if found is None:
             return Unanswered(NOT_FOUND, "group", f"no group {question.group!r}")
+        group, path = found
         if not self.may_view(group):
-            return Unanswered(FORBIDDEN, "group", f"you may not view {group.path}")
-        path = group.path
+            return Unanswered(FORBIDDEN, "group", f"you may not view {path}")
         userid = question.user
         entries = self.direct_entries(userid)
         if entries is None:
@@ -195,8 +196,8 @@ class _Batch:
         return MembershipAnswer(False, path)
 
     def visible(self, path: str) -> bool:
-        group = self.group(path)
-        return group is not None and self.may_view(group)
+        found = self.group(path)
+        return found is not None and self.may_view(found[0])
 
     # -- permission questions
 
