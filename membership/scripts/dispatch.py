@@ -54,7 +54,12 @@ def main(argv: list[str] | None = None) -> int:
         if listen is None and settings.dispatch_metrics_listen:
             listen = listen_address(settings.dispatch_metrics_listen)
         if listen is not None:
-            server, _ = start_http_server(listen[1], addr=listen[0])
+            try:
+                server, _ = start_http_server(listen[1], addr=listen[0])
+            except OSError as exc:  # taken, or not an address of this host
+                where = f"{_bracketed(listen[0])}:{listen[1]}"
+                print(f"{SCRIPT}: cannot serve metrics on {where}: {exc}", file=sys.stderr)
+                return 1
             host, port = server.server_address[:2]
             print(f"{SCRIPT}: metrics on http://{_bracketed(host)}:{port}/metrics", flush=True)
 

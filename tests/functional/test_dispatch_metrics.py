@@ -6,6 +6,7 @@ The metric objects are process-wide, so each test compares values before and
 after what it does.
 """
 
+import socket
 import time
 
 import pytest
@@ -103,3 +104,26 @@ def test_the_lag_is_the_age_of_the_oldest_change_not_delivered(api, testapp, rec
     hook = api.get("/webhooks").json["items"][0]
     api.patch(f"/webhooks/{hook['id']}", {"cursor": hook["cursor"]}, status=200)
     wait_until(lambda: value(scrape(testapp), LAG) == 0, "the lag back at 0")
+
+
+def test_a_metrics_address_that_cannot_be_served_is_one_line_and_exit_1(tmp_path, capsys):
+    from membership.scripts import dispatch
+
+    (tmp_path / "own").mkdir()
+    ini = tmp_path / "own" / "dispatch.ini"
+    ini.write_text(
+        f"[app:main]\nuse = egg:membership\nzodbconn.uri = file://{ini.parent}/Data.fs\n"
+    )
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = dispatch.main([str(ini), "--once", "--metrics-listen", f"127.0.0.1:{port}"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert f"membership_dispatch: cannot serve metrics on 127.0.0.1:{port}: " in err
+    assert "Traceback" not in err
+    with pytest.raises(SystemExit) as refused:
+        dispatch.main([str(ini), "--metrics-listen", "9464"])
+    assert refused.value.code == 2
+    assert "--metrics-listen: not host:port" in capsys.readouterr().err
