@@ -33,13 +33,15 @@ def create_group(
     title: str = "",
     description: str = "",
     external_id: str | None = None,
+    make_owner: bool = True,
 ) -> Group:
     """Create a group under ``container``.
 
     The creator becomes its owner unless they would administer it anyway
     (inheritance), and, below the top level, only if they may manage the
     parent's members: ``create-group`` alone must not let anyone choose who
-    is effectively a member of the parent.
+    is effectively a member of the parent. ``make_owner=False`` (SCIM: the
+    identity provider decides who is in its groups) adds nobody.
     """
     problem = name_problem(name)
     if problem:
@@ -63,7 +65,7 @@ def create_group(
     keys = tuple(each.history_key for each in group.lineage())
     ctx.notify(GroupCreated(group.path, after=group.fields(), objects=keys, group=group))
     userid = ctx.actor.userid
-    if userid is not None and not ctx.actor.may(Permission.EDIT, group):
+    if make_owner and userid is not None and not ctx.actor.may(Permission.EDIT, group):
         if parent is None or ctx.actor.may(Permission.MANAGE_MEMBERS, parent.members):
             membership = new_membership(ctx, group, userid, "owner", None)
             ctx.notify(announce_added(ctx, group, membership))

@@ -45,7 +45,7 @@ def principals_for(root: Root, userid: str) -> list[str]:
     stay, and grant again when the user is reactivated.
     """
     user = root.users._items.get(userid)
-    if user is not None and not user.active:
+    if user is not None and user.active is False:
         return [EVERYONE]
     now = clock.now().timestamp()
     principals = [EVERYONE, AUTHENTICATED, user_principal(userid)]

@@ -149,7 +149,7 @@ def update_user(
     current_password: str | None = None,
     revoke_tokens: bool = False,
     user_name: "str | EllipsisType | None" = ...,
-    active: bool | None = None,
+    active: "bool | EllipsisType | None" = ...,
     external_id: "str | EllipsisType | None" = ...,
     given_name: "str | EllipsisType | None" = ...,
     family_name: "str | EllipsisType | None" = ...,
@@ -158,7 +158,8 @@ def update_user(
     """Change a user; the changed fields' old values (``{}``: nothing changed, no event).
 
     ``...`` leaves a field as it is, None clears it (``user_name=None``: back to
-    the id). ``email`` changes the primary entry of ``emails``; ``emails``
+    the id; ``active=None``: unset, which counts as active). ``email`` changes
+    the primary entry of ``emails``; ``emails``
     replaces them all (and ``email`` becomes their primary value).
 
     Changing your own password takes the current one, unless you are an
@@ -181,9 +182,9 @@ def update_user(
         if wanted != user.login_name:
             _check_user_name(ctx, user, wanted)
             changes["user_name"] = None if wanted == user.id else wanted
-    if active is not None and active != user.active:
+    if active is not ... and active != user.active:
         _require_provision(ctx)
-        if not active and is_last_admin(ctx.root, user.id):
+        if active is False and is_last_admin(ctx.root, user.id):
             raise Refused("active: the last admin cannot be deactivated", subject="active")
         changes["active"] = active
     for attr, value in (

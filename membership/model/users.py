@@ -27,7 +27,8 @@ class User(Node):
     #: (every user of release 0.1, and users created without one).
     user_name: str | None = None
     #: False: cannot authenticate and carries no principals; memberships are kept.
-    active: bool = True
+    #: None: never set by the identity provider (SCIM removed it): active.
+    active: bool | None = True
     #: The identity provider's id for this user (SCIM ``externalId``), case-exact.
     external_id: str | None = None
     given_name: str | None = None
