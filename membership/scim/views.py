@@ -21,6 +21,7 @@ from scim2_models import (
     ResponseParameters,
     SCIMException,
     ScimFilter,
+    ScimPolicy,
 )
 
 from .. import clock
@@ -621,6 +622,8 @@ class Scim:
         cursor = query.get("cursor")
         filter_text = query.get("filter")
         attributes = {k: query[k] for k in ("attributes", "excludedAttributes") if k in query}
+        if filter_text and len(kinds) > 1:
+            self.check_filter_for_any(filter_text)
         results: list[dict] = []
         total = 0
         next_cursor = None
@@ -628,7 +631,7 @@ class Scim:
             model = User if kind == "Users" else Group
             params = ResponseParameters[model].model_validate(attributes) if attributes else None
             ids, kind_total, kind_cursor = self.select(
-                kind, model, filter_text, start, count, cursor
+                kind, model, filter_text, start, count, cursor, root_search=len(kinds) > 1
             )
             total += kind_total
             next_cursor = next_cursor or kind_cursor
@@ -654,12 +657,16 @@ class Scim:
             body["Resources"] = []
         return self.answer(body)
 
-    def select(self, kind: str, model, filter_text, start: int, count: int, cursor):
-        """``(ids of the page, totalResults, next cursor)``."""
+    def select(self, kind: str, model, filter_text, start, count, cursor, root_search=False):
+        """``(ids of the page, totalResults, next cursor)``. Under ``/.search`` (both
+        kinds) an attribute of the other kind is simply no match (RFC 7644 §3.4.3)."""
         if filter_text:
             try:
                 parsed = ScimFilter[model](filter_text)
                 node = parsed.ast
+                if not root_search:  # an attribute we do not publish is an error here
+                    with ScimPolicy():
+                        parsed._validate_semantics(strict=True)
             except (SCIMException, ValueError) as exc:
                 raise ScimProblem(400, f"filter: {exc}", "invalidFilter") from None
             found = listing.candidates(node, self.lookups(kind))
@@ -689,6 +696,18 @@ class Scim:
         )
         page = listing.index_page(keys_after, walk, start, count)
         return self.ids_of(kind, page), total, None
+
+    def check_filter_for_any(self, filter_text: str) -> None:
+        """``/.search``: the filter must name attributes of Users or of Groups."""
+        problems = []
+        for model in (User, Group):
+            try:
+                with ScimPolicy():
+                    ScimFilter[model](filter_text)._validate_semantics(strict=True)
+                return
+            except (SCIMException, ValueError) as exc:
+                problems.append(str(exc))
+        raise ScimProblem(400, f"filter: {problems[0]}", "invalidFilter")
 
     def lookups(self, kind: str) -> dict:
         directory = self.root.directory

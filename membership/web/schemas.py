@@ -284,6 +284,10 @@ class MembershipOut(BaseModel):
     )
     added_by: str | None
     added_at: datetime
+    source: str | None = Field(
+        description="Where it came from when not the REST API or the UI: `scim` (an identity "
+        "provider; a SCIM replace of the group's members changes only these) or `import`"
+    )
     direct: bool = Field(description="Always true: a membership resource is a direct one")
     links: Links
 
