@@ -7,12 +7,11 @@ describes itself through its own discovery endpoints (RFC 7644 §4).
 import pytest
 from webtest import TestApp
 
-from tests.functional.conftest import TEST_SETTINGS, script_context, with_root  # noqa: F401
-from tests.functional.helpers import ADMIN, PASSWORD, Api
-
 import membership
 from membership.scripts.initialize import ensure_admin
 from membership.web.db import database
+from tests.functional.conftest import TEST_SETTINGS, script_context, with_root
+from tests.functional.helpers import ADMIN, PASSWORD, Api
 
 SCIM_JSON = "application/scim+json"
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
