@@ -438,7 +438,9 @@ class Scim:
                         f"member {value!r} is a group: only users can be members",
                         "invalidValue",
                     )
-                raise ScimProblem(400, f"member {value!r}: no such user", "invalidValue")
+                # A user the identity provider has not provisioned (yet, or out of
+                # scope): skipped, so one such id does not block the rest of a batch.
+                continue
             ids.append(value)
         return list(dict.fromkeys(ids))
 

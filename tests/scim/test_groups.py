@@ -83,15 +83,22 @@ def test_a_group_member_is_400_invalid_value(people):
     scim_error(res, 400, "invalidValue")
     op = [{"op": "add", "path": "members", "value": [{"value": eng["id"]}]}]
     scim_error(people.patch(f"/Groups/{eng['id']}", op), 400, "invalidValue")
-    op = [{"op": "add", "path": "members", "value": [{"value": "nobody"}]}]
-    scim_error(people.patch(f"/Groups/{eng['id']}", op), 400, "invalidValue")
+
+
+def test_members_naming_no_user_are_skipped_not_refused(people):
+    eng = people.group("Eng")
+    ops = [{"op": "add", "path": "members", "value": [{"value": "alice"}, {"value": "nobody"}]}]
+    res = people.patch(f"/Groups/{eng['id']}", ops)
+    assert res.status_int == 200
+    assert member_ids(res.json) == ["alice"]
 
 
 def test_a_refused_patch_changes_nothing(people):
     eng = people.group("Eng")
+    sales = people.group("Sales")
     ops = [
         {"op": "add", "path": "members", "value": [{"value": "alice"}]},
-        {"op": "add", "path": "members", "value": [{"value": "nobody"}]},
+        {"op": "add", "path": "members", "value": [{"value": sales["id"], "type": "Group"}]},
     ]
     scim_error(people.patch(f"/Groups/{eng['id']}", ops), 400, "invalidValue")
     assert member_ids(people.get(f"/Groups/{eng['id']}").json) == []
