@@ -245,3 +245,14 @@ def test_the_readme_table_is_current():
     text = README.read_text(encoding="utf-8")
     start = text.index("<!-- settings-table -->\n") + len("<!-- settings-table -->\n")
     assert text[start : text.index("<!-- /settings-table -->")] == markdown_table()
+
+
+def test_scim_settings_are_checked():
+    import pytest
+
+    with pytest.raises(SettingsError, match="slug or uuid"):
+        load_settings({**URI, "membership.scim.user_ids": "email"}, environ={})
+    with pytest.raises(SettingsError, match="group path"):
+        load_settings({**URI, "membership.scim.groups_parent": "/users"}, environ={})
+    parsed = load_settings({**URI, "membership.scim.groups_parent": "/groups/idp"}, environ={})
+    assert (parsed.scim_groups_parent, parsed.scim_max_inline_members) == ("/groups/idp", 1000)
