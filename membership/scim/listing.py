@@ -28,15 +28,15 @@ from .errors import ScimProblem
 Candidates = list[str] | None
 
 
-def _is_eq(node, attr: str, sub: str | None = None) -> bool:
+def _is_value_eq(node) -> bool:
+    """``value eq "…"`` inside a ``[...]`` filter."""
     path = getattr(node, "attr_path", None)
     return (
         isinstance(node, Comparison)
         and str(node.op) == "eq"
         and path is not None
-        and path.attr.lower() == attr.lower()
-        and (path.sub_attr or None) == (sub if sub is None else path.sub_attr)
-        and (sub is None or (path.sub_attr or "").lower() == sub.lower())
+        and path.attr.lower() == "value"
+        and not path.sub_attr
         and isinstance(node.value, str)
     )
 
@@ -44,11 +44,11 @@ def _is_eq(node, attr: str, sub: str | None = None) -> bool:
 def _value_eq(node) -> str | None:
     """``value`` of ``X[value eq "v"]``, or of ``X[type eq "work" and value eq "v"]``."""
     inner = node.val_filter
-    if _is_eq(inner, "value"):
+    if _is_value_eq(inner):
         return inner.value
     if isinstance(inner, LogicalExpr) and str(inner.op) == "and":
         for term in inner.terms:
-            if _is_eq(term, "value"):
+            if _is_value_eq(term):
                 return term.value
     return None
 
