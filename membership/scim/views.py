@@ -24,12 +24,12 @@ from scim2_models import (
     ScimPolicy,
 )
 
-from .. import clock
 from ..domain import groups as group_rules
 from ..domain import members as member_rules
 from ..domain import users as user_rules
 from ..domain.errors import DomainError
 from ..domain.groups import group_by_id
+from ..domain.queries import member_counts, member_rows
 from ..model import Group as GroupNode
 from ..model import Root, group_at
 from ..model import User as UserNode
@@ -346,17 +346,19 @@ class Scim:
         return f'"{etag_for(group_body(self.request, group))}"'
 
     def is_large(self, group: GroupNode) -> bool:
-        return len(group.members) > self.settings.scim_max_inline_members
+        return member_counts(group)[0] > self.settings.scim_max_inline_members
 
     def members_of(self, group: GroupNode) -> list:
-        members = []
-        now = clock.now()
-        for userid in group.members.user_ids():
-            membership = group.members.get(userid)
-            if membership is None or membership.is_expired(now):
-                continue
-            members.append(Member(value=userid, type="User", ref=f"{self.base}/Users/{userid}"))
-        return members
+        """The group's direct, unexpired memberships as SCIM members (every source:
+        who is in the group, whoever added them)."""
+        return [
+            Member(value=userid, type="User", ref=f"{self.base}/Users/{userid}")
+            for userid, _ in self.memberships(group)
+        ]
+
+    @staticmethod
+    def memberships(group: GroupNode):
+        return member_rows(group.members, role=None, prefix="", after=None, with_expired=False)
 
     def group_resource(self, group: GroupNode, with_members: bool) -> Group:
         return Group(
@@ -459,8 +461,8 @@ class Scim:
     def scim_member_ids(self, group: GroupNode) -> list[str]:
         return [
             userid
-            for userid in group.members.user_ids()
-            if getattr(group.members.get(userid), "source", None) == SCIM_SOURCE
+            for userid, membership in self.memberships(group)
+            if membership.source == SCIM_SOURCE
         ]
 
     def replace_members(self, group: GroupNode, ids: list[str]) -> None:
