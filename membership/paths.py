@@ -9,6 +9,7 @@ index need no object loads.
 """
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from .permissions import ROLES
@@ -67,6 +68,21 @@ def name_problem(name: str) -> str | None:
     if name in RESERVED_NAMES:
         return f"{name!r} is reserved (a view of its container uses it)"
     return None
+
+
+def slugify(text: str, fallback: str = "x") -> str:
+    """A valid name made from free text (a SCIM ``userName`` or ``displayName``):
+    lowercased, accents dropped, runs of other characters as one ``-``, trimmed to
+    fit; ``fallback`` when nothing of ``text`` is left."""
+    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    slug = re.sub(r"[^a-z0-9._-]+", "-", plain).strip("-._")[:64].rstrip("-._")
+    return slug if is_valid_name(slug) and slug not in RESERVED_NAMES else fallback
+
+
+def numbered_name(base: str, number: int) -> str:
+    """``base`` with ``-<number>`` appended, still a valid name (``base`` is cut to fit)."""
+    suffix = f"-{number}"
+    return base[: 64 - len(suffix)].rstrip("-._") + suffix
 
 
 def group_path(*names: str) -> str:

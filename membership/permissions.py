@@ -14,6 +14,9 @@ class Permission(StrEnum):
     VIEW_HISTORY = "view-history"
     CREATE_USER = "create-user"
     MANAGE_TOKENS = "manage-tokens"
+    #: SCIM provisioning (``/scim/v2``), held on the root: admins have it, an operator
+    #: grants it to a service user with an ACE on ``/``.
+    PROVISION = "provision"
 
 
 #: ``POST /checks``: granted to everyone logged in on that URL only (``model.Checks``);

@@ -362,6 +362,36 @@ class Settings(BaseModel):
         ge=0,
     )
 
+    scim_user_ids: str = _setting(
+        "slug",
+        "membership.scim.user_ids",
+        "How a user created through SCIM gets its immutable "
+        "id from `userName`: `slug` (lowercased, other characters as `-`, e.g. "
+        "`Alice.Smith@example.com` -> `alice.smith-example.com`, with `-2`, `-3`... when "
+        "taken) or `uuid` (a random UUID, whatever the userName).",
+    )
+    scim_groups_parent: str = _setting(
+        "/groups",
+        "membership.scim.groups_parent",
+        "Where groups created through SCIM live: `/groups` (the top level) or the path of "
+        "an existing group; each is named by a slug of its `displayName`.",
+        min_length=1,
+    )
+    scim_max_inline_members: int = _setting(
+        1000,
+        "membership.scim.max_inline_members",
+        "Groups with more members than this answer a SCIM PATCH with 204 (no body) and leave "
+        "`members` out of GETs unless `attributes=members` asks for them.",
+        ge=0,
+    )
+    scim_max_filter_scan: int = _setting(
+        10_000,
+        "membership.scim.max_filter_scan",
+        "Most resources a SCIM filter without an index-backed form may examine; a larger "
+        "scan is refused with `400 tooMany`.",
+        ge=1,
+    )
+
     @field_validator("*", mode="before")
     @classmethod
     def _split_lists(cls, value: Any, info: ValidationInfo) -> Any:
@@ -414,6 +444,22 @@ class Settings(BaseModel):
         if not uri.partition("://")[1] or scheme not in _THROTTLE_SCHEMES:
             raise ValueError(f"not memory:// or a redis:// URL: {uri!r}")
         return uri
+
+    @field_validator("scim_user_ids")
+    @classmethod
+    def _check_scim_user_ids(cls, value: str) -> str:
+        if value not in ("slug", "uuid"):
+            raise ValueError(f"must be slug or uuid, not {value!r}")
+        return value
+
+    @field_validator("scim_groups_parent")
+    @classmethod
+    def _check_scim_groups_parent(cls, value: str) -> str:
+        from .paths import group_names
+
+        if value != "/groups" and not group_names(value):
+            raise ValueError(f"not /groups or a group path such as /groups/idp: {value!r}")
+        return value
 
     @field_validator("log_format")
     @classmethod

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from ..model import Group, Groups, Members, Membership, Root, User
+from ..model.directory import Directory
 from ..model.history import new_event_id
 from ..model.index import expiry_stamp
 from ..paths import membership_path, parse_principal, user_path
@@ -46,6 +47,7 @@ TOKEN_OWNER = "token-owner"  # noqa: S105
 GROUP_ID_MISSING = "group-id-missing"
 GROUP_ID_INDEX = "group-id-index"
 GROUP_ID_DUPLICATE = "group-id-duplicate"  # not repairable: which one keeps its history?
+DIRECTORY = "directory"
 REGISTRY_MISSING = "registry-missing"  # not repairable here: the app's evolve step makes them
 
 
@@ -89,7 +91,7 @@ def _group_containers(root: Root) -> Iterator[tuple[Groups, str, Group | None]]:
 def check(root: Root) -> list[Finding]:
     """Every inconsistency between the tree and itself or its registries; [] when none."""
     findings: list[Finding] = []
-    for attr in ("index", "acl_nodes", "token_digests", "group_ids", "acl_version"):
+    for attr in ("index", "acl_nodes", "token_digests", "group_ids", "acl_version", "directory"):
         if getattr(root, attr, None) is None:
             findings.append(
                 Finding(
@@ -106,6 +108,7 @@ def check(root: Root) -> list[Finding]:
     _check_acls(root, walk, findings)
     _check_tokens(root, findings)
     _check_group_ids(root, walk, findings)
+    _check_directory(root, walk, findings)
     return findings
 
 
@@ -336,6 +339,49 @@ def _check_group_ids(root: Root, walk: _Walk, findings: list[Finding]) -> None:
             )
 
 
+_DIRECTORY_PARTS = (
+    "user_names",
+    "user_external_ids",
+    "user_emails",
+    "group_titles",
+    "group_title_of",
+    "group_external_ids",
+)
+
+
+def _expected_directory(root: Root, groups: Iterable[Group]) -> Directory:
+    """The lookups as the tree says they should be (a fresh, unsaved Directory)."""
+    expected = Directory()
+    for userid, user in root.users._items.items():
+        expected.set_user_name(userid, None, user.login_name)
+        expected.set_user_external_id(userid, None, user.external_id)
+        expected.set_user_emails(userid, [], [value for value, _, _ in user.emails])
+    for group in groups:
+        if group.id is not None:
+            expected.set_group_title(group.id, group.title)
+            expected.set_group_external_id(group.id, None, group.external_id)
+    return expected
+
+
+def _contents(tree) -> object:
+    return dict(tree.items()) if hasattr(tree, "values") else set(tree.keys())
+
+
+def _check_directory(root: Root, walk: _Walk, findings: list[Finding]) -> None:
+    """The userName, externalId, email and title lookups match the users and groups."""
+    expected = _expected_directory(root, walk.groups.values())
+    for part in _DIRECTORY_PARTS:
+        if _contents(getattr(root.directory, part)) != _contents(getattr(expected, part)):
+            findings.append(
+                Finding(DIRECTORY, f"directory.{part}", "does not match the users and groups")
+            )
+
+
+def _repair_directory(root: Root) -> list[str]:
+    root.directory = _expected_directory(root, _tree_groups(root).values())
+    return ["directory: rebuilt from the users and groups"]
+
+
 def _last_path(group) -> str:
     try:
         return group.path
@@ -377,6 +423,8 @@ def repair(ctx: Context, findings: Iterable[Finding]) -> list[str]:
         done += _repair_acl_registry(root)
     if TOKEN_DIGEST in kinds or TOKEN_OWNER in kinds:
         done += _repair_token_digests(root)
+    if DIRECTORY in kinds:
+        done += _repair_directory(root)
     return done
 
 

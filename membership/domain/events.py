@@ -90,6 +90,8 @@ class GroupDeleted(DomainEvent):
     groups: list[tuple[str, str]]
     #: ``(userid, group path)`` of every membership that went with them.
     memberships: list[tuple[str, str]]
+    #: ``(id, externalId)`` of the groups among them that had an externalId.
+    external_ids: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass

@@ -8,6 +8,8 @@ overlapping requests commits second conflicts, is retried, and decides
 again on what the first one left.
 """
 
+from types import EllipsisType
+
 from ..model import Group, Groups, Root, declare_read, group_at, mark_changed
 from ..paths import ADMINS_PATH, GROUPS_PATH, depth, name_problem
 from ..permissions import Permission
@@ -24,7 +26,14 @@ def parent_group(container: Groups) -> Group | None:
 
 
 def create_group(
-    ctx: Context, container: Groups, name: str, *, title: str = "", description: str = ""
+    ctx: Context,
+    container: Groups,
+    name: str,
+    *,
+    title: str = "",
+    description: str = "",
+    external_id: str | None = None,
+    make_owner: bool = True,
 ) -> Group:
     """Create a group under ``container``.
 
@@ -34,6 +43,8 @@ def create_group(
     is effectively a member of the parent. An OAuth client (``client:<id>``)
     never becomes one: it cannot be a member of anything, and holds on the new
     group what the ACEs above it grant ``client:<id>``, nothing more.
+    ``make_owner=False`` (SCIM: the identity provider decides who is in its
+    groups) adds nobody.
     """
     problem = name_problem(name)
     if problem:
@@ -50,11 +61,14 @@ def create_group(
         raise AlreadyExists(f"group {name!r} already exists at {container.path}", subject="name")
     if parent is not None:
         declare_read(*parent.lineage())
-    group = container.attach(name, Group(title or name, description))
+    new = Group(title or name, description)
+    if external_id is not None:
+        new.external_id = external_id
+    group = container.attach(name, new)
     keys = tuple(each.history_key for each in group.lineage())
     ctx.notify(GroupCreated(group.path, after=group.fields(), objects=keys, group=group))
     userid = ctx.actor.userid
-    if userid is not None and not ctx.actor.may(Permission.EDIT, group):
+    if make_owner and userid is not None and not ctx.actor.may(Permission.EDIT, group):
         if parent is None or ctx.actor.may(Permission.MANAGE_MEMBERS, parent.members):
             membership = new_membership(ctx, group, userid, "owner", None)
             ctx.notify(announce_added(ctx, group, membership))
@@ -62,12 +76,21 @@ def create_group(
 
 
 def update_group(
-    ctx: Context, group: Group, *, title: str | None = None, description: str | None = None
+    ctx: Context,
+    group: Group,
+    *,
+    title: str | None = None,
+    description: str | None = None,
+    external_id: "str | EllipsisType | None" = ...,
 ) -> dict:
-    """Set ``title`` and/or ``description``; one ``group.changed`` event if anything changed."""
+    """Set ``title``, ``description`` and/or ``external_id`` (``...``: leave it, None:
+    clear it); one ``group.changed`` event if anything changed."""
     before, after = {}, {}
-    for attr, value in (("title", title), ("description", description)):
-        if value is not None and getattr(group, attr) != value:
+    changes = [("title", title), ("description", description)]
+    if external_id is not ...:
+        changes.append(("external_id", external_id))
+    for attr, value in changes:
+        if (value is not None or attr == "external_id") and getattr(group, attr) != value:
             before[attr], after[attr] = getattr(group, attr), value
             setattr(group, attr, value)
     if after:
@@ -89,11 +112,13 @@ def delete_group(ctx: Context, group: Group) -> None:
     keys = tuple(each.history_key for each in group.lineage())
     mark_changed(group)
     declare_read(ctx.root.acl_version)
-    groups, memberships = [], []
+    groups, memberships, external_ids = [], [], []
     for each in group.walk():
         declare_read(each.members._count, each.groups._count)
         each_path = each.path
         groups.append((each_path, each.id))
+        if each.external_id is not None:
+            external_ids.append((each.id, each.external_id))
         memberships.extend((userid, each_path) for userid in each.members.keys())
     fields = group.fields()
     group.__parent__.detach(group.name)
@@ -104,6 +129,7 @@ def delete_group(ctx: Context, group: Group) -> None:
             objects=keys,
             groups=groups,
             memberships=memberships,
+            external_ids=external_ids,
         )
     )
 

@@ -40,8 +40,13 @@ def principals_for(root: Root, userid: str) -> list[str]:
 
     Reads only the index: membership flows up (a member of backend is a member of eng),
     roles do not (they reach down through ACL inheritance instead). Expired
-    memberships grant nothing from the instant they expire.
+    memberships grant nothing from the instant they expire. An inactive user
+    (SCIM ``active=false``) carries none but ``system.Everyone``: the memberships
+    stay, and grant again when the user is reactivated.
     """
+    user = root.users._items.get(userid)
+    if user is not None and user.active is False:
+        return [EVERYONE]
     now = clock.now().timestamp()
     principals = [EVERYONE, AUTHENTICATED, user_principal(userid)]
     seen = set()

@@ -12,13 +12,14 @@ from BTrees.Length import Length
 from BTrees.OOBTree import OOBTree
 
 from .. import clock
+from .directory import Directory
 from .expiry import Expiries
 from .feed import Feed
 from .history import History, new_event_id
 from .root import Root
 from .webhooks import Webhooks
 
-GENERATION = 4
+GENERATION = 5
 
 
 def stable_group_ids(root: Root) -> None:
@@ -79,11 +80,33 @@ def member_expiry_index(root: Root) -> None:
         stack.extend(group.groups._items.values())
 
 
+def directory(root: Root) -> None:
+    """0.2: lookups by userName (the id, for every user so far), email, group title.
+
+    Users keep ``user_name = None`` (the class default: their id), so only
+    the directory is written, not a record per user.
+    """
+    if root.directory is not None:
+        return
+    found = root.directory = Directory()
+    for userid, user in root.users._items.items():
+        found.set_user_name(userid, None, user.login_name)
+        found.set_user_emails(userid, [], [value for value, _, _ in user.emails])
+        if user.external_id is not None:
+            found.set_user_external_id(userid, None, user.external_id)
+    stack = list(root.groups._items.values())
+    while stack:
+        group = stack.pop()
+        found.set_group_title(group.id, group.title)
+        stack.extend(group.groups._items.values())
+
+
 STEPS: dict[int, Callable[[Root], None]] = {
     1: stable_group_ids,
     2: change_feed,
     3: webhooks_and_expiries,
     4: member_expiry_index,
+    5: directory,
 }
 
 

@@ -31,6 +31,8 @@ class Group(Node):
     #: For groups that existed before the audit log was keyed by object:
     #: ``(path then, id of the first event after)``, see ``subscribers.audit``.
     legacy_history: tuple[str, int] | None = None
+    #: The identity provider's id for this group (SCIM ``externalId``), case-exact.
+    external_id: str | None = None
 
     def __init__(self, title: str, description: str) -> None:
         now = clock.now()
@@ -87,7 +89,10 @@ class Group(Node):
         self.modified = clock.now()
 
     def fields(self) -> dict:
-        return {"title": self.title, "description": self.description}
+        fields = {"title": self.title, "description": self.description}
+        if self.external_id is not None:
+            fields["external_id"] = self.external_id
+        return fields
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -7,6 +7,7 @@ from pyramid.authorization import Allow, Authenticated
 from ..paths import group_names
 from ..permissions import CHECK
 from .base import ADMIN_ACE, Node
+from .directory import Directory
 from .expiry import Expiries
 from .feed import Feed
 from .groups import Group, Groups
@@ -30,6 +31,8 @@ class Root(Node):
     * ``webhooks``: the webhook subscriptions (``/webhooks``) and the sinks' cursors;
     * ``identity_index``: ``(issuer, subject)`` of a linked identity -> ``(userid, n)``
       (trees from before it get one with their first link);
+    * ``directory``: users by userName, externalId and email, groups by title and
+      externalId (``model/directory.py``; trees from before it get one from evolve);
     * ``history``: the audit log.
     """
 
@@ -45,6 +48,7 @@ class Root(Node):
     expiries: Expiries | None = None
     webhooks: Webhooks | None = None
     identity_index: OOBTree | None = None
+    directory: Directory | None = None
 
     def __init__(self) -> None:
         self.history = History()
@@ -62,6 +66,7 @@ class Root(Node):
         self.webhooks = Webhooks()
         self.webhooks.__parent__ = self
         self.identity_index = OOBTree()
+        self.directory = Directory()
 
     def builtin_acl(self) -> list:
         return [ADMIN_ACE]

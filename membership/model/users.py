@@ -21,7 +21,20 @@ class User(Node):
     # what it has: a million of them is a million small records.
     password_hash: str | None = None
     display_name: str = ""
+    #: The primary email (``emails``' primary entry, or its first): the field of release 0.1.
     email: str | None = None
+    #: Unique, case-insensitive login name (SCIM ``userName``); None: the id itself
+    #: (every user of release 0.1, and users created without one).
+    user_name: str | None = None
+    #: False: cannot authenticate and carries no principals; memberships are kept.
+    #: None: never set by the identity provider (SCIM removed it): active.
+    active: bool | None = True
+    #: The identity provider's id for this user (SCIM ``externalId``), case-exact.
+    external_id: str | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+    #: Every email as ``(value, type, primary)``; empty: just ``email`` (type ``work``).
+    _emails: tuple = ()
     #: The object's own key in the audit log (a new user of a reused id does not
     #: read the old one's history). Users from release 0.1 have none: their
     #: history stays filed under their path (``history_key``).
@@ -55,6 +68,25 @@ class User(Node):
     def history_key(self) -> str:
         return self.uid or user_path(self.__name__)
 
+    @property
+    def login_name(self) -> str:
+        """``userName``: the one set, else the id."""
+        return self.user_name or self.__name__
+
+    @property
+    def emails(self) -> list[tuple[str, str | None, bool]]:
+        """``(value, type, primary)`` of every email; a user with only ``email`` has it
+        as the primary ``work`` address."""
+        if self._emails:
+            return list(self._emails)
+        return [] if self.email is None else [(self.email, "work", True)]
+
+    def set_emails(self, emails: list[tuple[str, str | None, bool]]) -> None:
+        """Store ``emails`` and make ``email`` their primary (or first) value."""
+        self._emails = tuple((value, kind, bool(primary)) for value, kind, primary in emails)
+        primary = [value for value, _, is_primary in self._emails if is_primary]
+        self.email = (primary or [value for value, _, _ in self._emails] or [None])[0]
+
     def builtin_acl(self) -> list:
         return [ADMIN_ACE, (Allow, user_principal(self.__name__), SELF_PERMISSIONS)]
 
@@ -82,6 +114,12 @@ class User(Node):
             "display_name": self.display_name,
             "email": self.email,
             "password": self.password_hash,  # the audit record redacts it
+            "user_name": self.login_name,
+            "active": self.active,
+            "external_id": self.external_id,
+            "given_name": self.given_name,
+            "family_name": self.family_name,
+            "emails": email_dicts(self.emails),
         }
 
     def token_records(self) -> OOBTree:
@@ -219,3 +257,8 @@ class LinkedIdentity:
 
     def fields(self) -> dict:
         return {"issuer": self.issuer, "subject": self.subject}
+
+
+def email_dicts(emails: list[tuple[str, str | None, bool]]) -> list[dict]:
+    """``emails`` as JSON objects (audit records, the change feed, the API)."""
+    return [{"value": value, "type": kind, "primary": primary} for value, kind, primary in emails]

@@ -2,9 +2,19 @@
 
 Importing this package subscribes them to the process's dispatcher
 (``domain.events.dispatcher``), in this order: the user -> groups index,
-group ids, token digests, the ACL registry (which may raise further
+group ids, the directory (lookups by userName, externalId, email, title),
+token digests, the ACL registry (which may raise further
 ``acl.changed`` events), then the audit log and the change feed, so an
 event is recorded after everything it caused.
 """
 
-from . import acl_registry, audit, expiry, feed, group_ids, index, tokens  # noqa: F401
+from . import (  # noqa: F401
+    acl_registry,
+    audit,
+    directory,
+    expiry,
+    feed,
+    group_ids,
+    index,
+    tokens,
+)

@@ -86,7 +86,7 @@ def session_userid(request, root) -> str | None:
     if not isinstance(since, int) or time.time() - since > MAX_AGE_SECONDS:
         return None
     user = root.users.get(userid)
-    if user is None or not getattr(user, "active", True):
+    if user is None or getattr(user, "active", True) is False:
         return None
     expected = password_mark(request.registry.ui_session_secret, user.password_hash)
     if not hmac.compare_digest(str(session.get(MARK_KEY, "")), expected):

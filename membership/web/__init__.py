@@ -25,6 +25,7 @@ def includeme(config) -> None:
     config.scan(".views")
     config.scan(".errors")
     config.include("membership.ui")  # the admin UI under /ui/ (its own route, session, errors)
+    config.include("membership.scim")  # SCIM 2.0 under /scim/v2 (its own route and errors)
     bootstrap(database(config.registry))
     # FileStorage (make serve): webhooks, membership.expired and feed upkeep run in
     # this process; on ZEO/RelStorage, membership_dispatch does (membership.dispatch).

@@ -326,7 +326,7 @@ class JWTAuthentication:
             name = claims.get(self.username_claim)
             user = root.users.get(name) if is_valid_name(name) else None
         if user is not None:
-            if not getattr(user, "active", True):
+            if getattr(user, "active", True) is False:
                 raise InvalidToken("the token's user is deactivated")
             return Caller(user.id, None, issuer, subject, scopes)
         client = next((claims[c] for c in CLIENT_CLAIMS if claims.get(c)), None)

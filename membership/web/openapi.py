@@ -172,7 +172,7 @@ OPERATIONS: dict[tuple[type, str, str], Operation] = {
         body=schemas.UserCreate,
         errors=(*WRITE_ERRORS, 409),
         headers=("ETag",),
-        description=DUPLICATE % "id",
+        description=DUPLICATE % "id or user_name (whatever its case)",
     ),
     (User, "", "GET"): Operation(
         "get{label}", "Read a user", response=schemas.UserOut, errors=GET_ERRORS
@@ -182,7 +182,7 @@ OPERATIONS: dict[tuple[type, str, str], Operation] = {
         "Change a user (JSON merge patch)",
         response=schemas.UserOut,
         body=schemas.UserPatch,
-        errors=(*WRITE_ERRORS, 412),
+        errors=(*WRITE_ERRORS, 409, 412),
         if_match=True,
         merge_patch=True,
         headers=("ETag",),

@@ -78,11 +78,33 @@ class Input(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+UserName = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"\S")]
+ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class EmailEntry(Input):
+    """One of a user's emails (SCIM ``emails``); ``email`` is the primary one's value."""
+
+    value: Email
+    type: Annotated[str, StringConstraints(max_length=50)] | None = "work"
+    primary: bool = False
+
+
 class UserCreate(Input):
     id: Name
     password: Password | None = None
     display_name: ShortText = ""
     email: Email | None = None
+    user_name: UserName | None = Field(
+        None, description="Unique whatever its case (SCIM userName); default: the id"
+    )
+    active: bool = Field(True, description="false: cannot log in, no principals (needs provision)")
+    external_id: ExternalId | None = Field(None, description="The identity provider's id")
+    given_name: ShortText | None = None
+    family_name: ShortText | None = None
+    emails: list[EmailEntry] | None = Field(
+        None, max_length=20, description="Every email; `email` becomes the primary one's value"
+    )
 
 
 class UserPatch(Input):
@@ -91,6 +113,12 @@ class UserPatch(Input):
 
     display_name: ShortText | None = None
     email: Email | None = None
+    user_name: UserName | None = Field(None, description="null: back to the id")
+    active: Annotated[bool, NotNull] = keep()
+    external_id: ExternalId | None = None
+    given_name: ShortText | None = None
+    family_name: ShortText | None = None
+    emails: list[EmailEntry] | None = Field(None, max_length=20, description="null: none")
     password: Annotated[Password, NotNull] = keep()
     current_password: Annotated[str, StringConstraints(max_length=1024)] | None = Field(
         None, description="Your current password: needed to change your own (not for admins)"
@@ -209,10 +237,22 @@ class Links(BaseModel):
     self: str
 
 
+class EmailOut(BaseModel):
+    value: str
+    type: str | None
+    primary: bool
+
+
 class UserOut(BaseModel):
     id: str
     display_name: str
     email: str | None
+    user_name: str = Field(description="Unique whatever its case (SCIM userName)")
+    active: bool
+    external_id: str | None
+    given_name: str | None
+    family_name: str | None
+    emails: list[EmailOut]
     created: datetime
     modified: datetime
     links: Links
@@ -246,6 +286,10 @@ class MembershipOut(BaseModel):
     )
     added_by: str | None
     added_at: datetime
+    source: str | None = Field(
+        description="Where it came from when not the REST API or the UI: `scim` (an identity "
+        "provider; a SCIM replace of the group's members changes only these) or `import`"
+    )
     direct: bool = Field(description="Always true: a membership resource is a direct one")
     links: Links
 

@@ -179,12 +179,14 @@ class SecurityPolicy:
         password_hash = user.password_hash if user is not None else None
         verified = self.verified
         if verified is not None and user is not None:
-            if not getattr(user, "active", True):
+            if user.active is False:
                 verified.forget(userid, password)
             elif verified.hit(userid, password, password_hash):
                 return userid  # one dict and one BTree lookup, no argon2
         if self.credentials.verify(password_hash, password) and user is not None:
-            if verified is not None and password_hash and getattr(user, "active", True):
+            if user.active is False:  # argon2 ran all the same: no timing tells it apart
+                return None
+            if verified is not None and password_hash:
                 verified.store(userid, password, password_hash)
             return userid
         return None
@@ -224,7 +226,7 @@ class SecurityPolicy:
             return None
         userid, token_id = found
         user = root.users.get(userid)
-        if user is None or not getattr(user, "active", True):
+        if user is None or user.active is False:
             return None
         try:
             token = user.tokens[token_id]

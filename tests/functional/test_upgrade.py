@@ -137,3 +137,14 @@ def test_an_upgraded_group_keeps_its_history_and_adds_to_it(old_app):
     old_app.post_json("/groups", {"name": "tmp"}, headers=admin, status=201)
     fresh = old_app.get("/groups/tmp/history", headers=admin).json["items"]
     assert [event["action"] for event in fresh] == ["group.created"]
+
+
+def test_users_of_0_1_get_user_names_and_stay_active(old_app):
+    admin = basic("admin")
+    carol = old_app.get("/users/carol", headers=admin).json
+    assert (carol["user_name"], carol["active"], carol["external_id"]) == ("carol", True, None)
+    # the userName index was filled: another user cannot take "CAROL"
+    res = old_app.patch_json(
+        "/users/dave", {"user_name": "CAROL"}, headers=admin, status=409, expect_errors=True
+    )
+    assert res.json["errors"][0]["field"] == "user_name"

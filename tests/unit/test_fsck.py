@@ -85,6 +85,7 @@ def test_groups_a_thousand_deep_are_checked_and_repaired_without_recursion(root)
     for level in range(1000):
         group = container.attach(f"g{level}", Group("", ""))
         root.group_ids[group.id] = group
+        root.directory.set_group_title(group.id, group.title)
         container = group.groups
     add_member(system, group, "deep")
     assert fsck.check(root) == []
@@ -316,3 +317,16 @@ def test_console_script_exit_codes_and_repair(ini, tmp_path):
     assert left.stdout.splitlines()[-2].startswith("group-unreachable: group_ids[")
     assert f"(last at {OPS})" in left.stdout.splitlines()[-2]
     assert left.stdout.splitlines()[-1] == "after repair: 1 inconsistency found (0 repairable)"
+
+
+def test_directory_lookups_out_of_step(tree, system):
+    from membership.domain.users import update_user
+
+    update_user(system, tree.users["bob"], user_name="Bobby", external_id="e-1")
+    tree.directory.user_names.pop("bobby")
+    tree.directory.user_external_ids.add(("stale", "nobody"))
+    tree.directory.set_group_title(tree.groups["eng"].id, "Wrong")
+    done = repaired(tree, system, fsck.DIRECTORY)
+    assert done == ["directory: rebuilt from the users and groups"]
+    assert tree.directory.user_by_name("BOBBY") == "bob"
+    assert tree.directory.users_by_external_id("stale") == []

@@ -262,3 +262,12 @@ def test_dispatch_metrics_addresses(listen, parsed):
     assert load(membership__dispatch__metrics_listen=listen).dispatch_metrics_listen == listen
     if parsed is not None:
         assert listen_address(listen) == parsed
+
+
+def test_scim_settings_are_checked():
+    with pytest.raises(SettingsError, match="slug or uuid"):
+        load_settings({**URI, "membership.scim.user_ids": "email"}, environ={})
+    with pytest.raises(SettingsError, match="group path"):
+        load_settings({**URI, "membership.scim.groups_parent": "/users"}, environ={})
+    parsed = load_settings({**URI, "membership.scim.groups_parent": "/groups/idp"}, environ={})
+    assert (parsed.scim_groups_parent, parsed.scim_max_inline_members) == ("/groups/idp", 1000)

@@ -67,7 +67,7 @@ def login(context, request):
     user = context.users.get(userid) if is_valid_name(userid) else None
     password_hash = user.password_hash if user is not None else None
     verified = request.registry.credentials.verify(password_hash, password)
-    if not verified or user is None or not getattr(user, "active", True):
+    if not verified or user is None or getattr(user, "active", True) is False:
         throttle.failed(key, address)
         form.errors[""] = "Unknown user or wrong password."
         return render(request, "login.jinja2", status=403, form=form)

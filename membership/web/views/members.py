@@ -54,6 +54,7 @@ def membership_body(
         "expired": expires_at is not None and membership.is_expired(),
         "added_by": membership.added_by,
         "added_at": clock.rfc3339(membership.added_at),
+        "source": membership.source,
         "direct": True,
         "links": {
             "self": url(request, group_path, "members", membership.user),

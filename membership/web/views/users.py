@@ -7,6 +7,7 @@ from ... import clock
 from ...domain import users
 from ...domain.queries import groups_of
 from ...model import User, Users
+from ...model.users import email_dicts
 from ...permissions import Permission
 from ..http import (
     check_if_match,
@@ -28,6 +29,12 @@ def user_body(request: Request, user: User) -> dict:
         "id": user.id,
         "display_name": user.display_name,
         "email": user.email,
+        "user_name": user.login_name,
+        "active": user.active is not False,
+        "external_id": user.external_id,
+        "given_name": user.given_name,
+        "family_name": user.family_name,
+        "emails": email_dicts(user.emails),
         "created": clock.rfc3339(user.created),
         "modified": clock.rfc3339(user.modified),
         "links": {
@@ -38,6 +45,13 @@ def user_body(request: Request, user: User) -> dict:
             "history": url(request, user, "history"),
         },
     }
+
+
+def _emails(entries):
+    """Schema entries as the domain's ``(value, type, primary)``; ``...`` passes."""
+    if entries is ...:
+        return entries
+    return [(entry.value, entry.type, entry.primary) for entry in entries]
 
 
 @view_defaults(context=Users, renderer="json")
@@ -55,6 +69,12 @@ class UsersView:
             password=data.password,
             display_name=data.display_name,
             email=data.email,
+            user_name=data.user_name,
+            active=data.active,
+            external_id=data.external_id,
+            given_name=data.given_name,
+            family_name=data.family_name,
+            emails=None if data.emails is None else _emails(data.emails),
         )
         body = user_body(self.request, user)
         created(self.request, body["links"]["self"])
@@ -87,6 +107,12 @@ class UserView:
             password=data.password,
             current_password=data.current_password,
             revoke_tokens=data.revoke_tokens,
+            user_name=merge_value(data, "user_name", removed=None, absent=...),
+            active=data.active if "active" in data.model_fields_set else ...,
+            external_id=merge_value(data, "external_id", removed=None, absent=...),
+            given_name=merge_value(data, "given_name", removed=None, absent=...),
+            family_name=merge_value(data, "family_name", removed=None, absent=...),
+            emails=_emails(merge_value(data, "emails", removed=[], absent=...)),
         )
         return user_body(self.request, self.context)
 
