@@ -361,6 +361,27 @@ class Settings(BaseModel):
         "unknown key, or after a failed fetch (0: no limit).",
         ge=0,
     )
+    # "Log in with <IdP>" on the admin UI's login page (after the issuer: it needs it).
+    ui_oidc_client_id: str = _setting(
+        "",
+        "membership.ui.oidc_client_id",
+        "The admin UI's OAuth client id at `membership.oidc.issuer`: the login page offers "
+        '"Log in with …" (authorization code flow with PKCE; redirect URI '
+        "`<this service>/ui/login/callback`); unset: password login only.",
+    )
+    ui_oidc_client_secret: str = _setting(
+        "",
+        "membership.ui.oidc_client_secret",
+        "The admin UI's client secret (a confidential client: sent to the token endpoint "
+        "with HTTP Basic); unset: a public client (PKCE alone).",
+    )
+    ui_oidc_name: str = _setting(
+        "your identity provider",
+        "membership.ui.oidc_name",
+        "The identity provider's name on the login page's button (\"Log in with Keycloak\").",
+        min_length=1,
+        max_length=60,
+    )
 
     scim_user_ids: str = _setting(
         "slug",
@@ -411,6 +432,13 @@ class Settings(BaseModel):
         if info.field_name == "oidc_issuer" and not info.data.get("oidc_audience"):
             raise ValueError("needs membership.oidc.audience too (the audience of its tokens)")
         return url
+
+    @field_validator("ui_oidc_client_id")
+    @classmethod
+    def _check_ui_client(cls, client_id: str, info: ValidationInfo) -> str:
+        if client_id and not info.data.get("oidc_issuer"):
+            raise ValueError("needs membership.oidc.issuer too (where the UI's users log in)")
+        return client_id
 
     @field_validator("oidc_algorithms")
     @classmethod

@@ -22,16 +22,38 @@ def redirect_to_ui(request):
     return HTTPMovedPermanently(location=request.script_name + PREFIX + "/")
 
 
+class SubpathPredicate:
+    """``subpath="callback"``: the view answers ``…/login/callback`` only (``""``: no
+    subpath), so ``/ui/login/<anything else>`` is not the login form."""
+
+    def __init__(self, value: str, config) -> None:
+        self.value = tuple(part for part in value.split("/") if part)
+
+    def text(self) -> str:
+        return f"subpath = {'/'.join(self.value)}"
+
+    phash = text
+
+    def __call__(self, context, request) -> bool:
+        return tuple(request.subpath) == self.value
+
+
 def includeme(config) -> None:
     from pyramid.security import NO_PERMISSION_REQUIRED
 
     from ..web.db import root_factory
+    from ..web.oidc import LoginClient
     from .session import session_factory, session_secret
     from .templating import BYTECODE_CACHE
 
     settings = config.registry.membership_settings
     secret = session_secret(settings)
     config.registry.ui_session_secret = secret
+    # "Log in with <IdP>": the same issuer, discovery and key cache as bearer JWTs.
+    config.registry.ui_login = LoginClient.from_settings(
+        settings, getattr(config.registry, "jwt_authentication", None)
+    )
+    config.add_view_predicate("subpath", SubpathPredicate)
     config.set_session_factory(session_factory(secret, insecure=settings.ui_insecure_cookies))
     config.registry.settings.setdefault("jinja2.bytecode_caching", BYTECODE_CACHE)
     config.include("pyramid_jinja2")

@@ -19,6 +19,7 @@ import os
 import time
 
 from pyramid.session import SignedCookieSessionFactory
+from webob.cookies import SignedSerializer
 
 PREFIX = "/ui"
 COOKIE = "membership_ui"
@@ -92,3 +93,55 @@ def session_userid(request, root) -> str | None:
     if not hmac.compare_digest(str(session.get(MARK_KEY, "")), expected):
         return None
     return userid
+
+
+# "Log in with <IdP>": the flow in progress, in a cookie of its own.
+
+#: The flow's cookie: only for /ui/login (the start and the callback), ``SameSite=Lax``
+#: because the callback arrives as a top-level navigation from the identity provider's
+#: site, which a ``Strict`` cookie would not come back with.
+FLOW_COOKIE = "membership_ui_login"
+FLOW_PATH = PREFIX + "/login"
+FLOW_SECONDS = 600
+
+
+def _flow_serializer(request) -> SignedSerializer:
+    return SignedSerializer(
+        request.registry.ui_session_secret, salt="membership.ui.login-flow", hashalg="sha512"
+    )
+
+
+def keep_flow(request, response, flow: dict) -> None:
+    """Sign ``flow`` (state, nonce, PKCE verifier, where to go) into the flow cookie."""
+    value = _flow_serializer(request).dumps({**flow, "at": int(time.time())}).decode("ascii")
+    response.set_cookie(
+        FLOW_COOKIE,
+        value,
+        max_age=FLOW_SECONDS,
+        path=FLOW_PATH,
+        secure=not request.registry.membership_settings.ui_insecure_cookies,
+        httponly=True,
+        samesite="Lax",
+    )
+
+
+def take_flow(request) -> dict | None:
+    """The flow this browser started, or None when there is none, it was tampered with,
+    or it is older than ``FLOW_SECONDS`` (the answer deletes the cookie: ``drop_flow``)."""
+    raw = request.cookies.get(FLOW_COOKIE)
+    if not raw:
+        return None
+    try:
+        flow = _flow_serializer(request).loads(raw.encode("ascii"))
+    except (ValueError, UnicodeError):
+        return None
+    if not isinstance(flow, dict) or not isinstance(flow.get("at"), int):
+        return None
+    if time.time() - flow["at"] > FLOW_SECONDS:
+        return None
+    return flow
+
+
+def drop_flow(response) -> None:
+    """One flow, one callback: the answer to it removes the cookie."""
+    response.delete_cookie(FLOW_COOKIE, path=FLOW_PATH)

@@ -17,20 +17,26 @@ down. A failed fetch keeps the keys already known, so tokens signed with them
 keep working through an outage of the issuer.
 """
 
+import base64
+import hashlib
+import hmac
 import json
 import logging
+import secrets
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import quote, urlencode, urlsplit
 
 import jwt
 from jwt import PyJWK, PyJWKClient
 from jwt.exceptions import PyJWKClientError, PyJWKSetError
 
 from ..domain.identities import linked_user
-from ..model import Root
+from ..model import Root, User
 from ..paths import is_client_id, is_valid_name
 from ..scopes import ADMIN, from_claims
 from ..settings import Settings, idp_url_problem
@@ -69,6 +75,8 @@ class KeySet:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._jwks_uri = jwks_uri
+        #: Where the key set's URL comes from (a ``Discovery``, for the UI's login too).
+        self.source = jwks_uri
         self.cache_seconds = cache_seconds
         self.refetch_seconds = refetch_seconds
         self.timeout = timeout
@@ -130,16 +138,26 @@ class KeySet:
 
 
 class Discovery:
-    """The key set's URL: configured, or read once from the issuer's discovery document."""
+    """The issuer's discovery document, read once (``<issuer>/.well-known/openid-configuration``),
+    and the key set's URL: configured, or from that document."""
 
     def __init__(self, issuer: str, jwks_uri: str = "", timeout: float = TIMEOUT) -> None:
         self.issuer = issuer
         self.configured = jwks_uri
         self.timeout = timeout
+        self._document: dict | None = None
 
     def __call__(self) -> str:
         if self.configured:
             return self.configured
+        self.configured = self.endpoint("jwks_uri")
+        return self.configured
+
+    def document(self) -> dict:
+        """The discovery document (``IssuerUnavailable`` when it cannot be read or names
+        another issuer); a failed read is tried again next time."""
+        if self._document is not None:
+            return self._document
         url = self.issuer.rstrip("/") + "/.well-known/openid-configuration"
         # https, or http on loopback: the settings checked the issuer
         request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})  # noqa: S310
@@ -150,12 +168,17 @@ class Discovery:
             raise IssuerUnavailable(f"cannot read {url}: {exc}") from exc
         if not isinstance(document, dict) or document.get("issuer") != self.issuer:
             raise IssuerUnavailable(f"{url} does not describe the issuer {self.issuer}")
-        jwks_uri = document.get("jwks_uri")
-        problem = idp_url_problem(jwks_uri) if isinstance(jwks_uri, str) else "no jwks_uri"
+        self._document = document
+        return document
+
+    def endpoint(self, name: str) -> str:
+        """One of the document's URLs (``jwks_uri``, ``token_endpoint``, …): https, or
+        http on a loopback address, like the issuer."""
+        value = self.document().get(name)
+        problem = idp_url_problem(value) if isinstance(value, str) else f"no {name}"
         if problem:
-            raise IssuerUnavailable(f"{url}: jwks_uri: {problem}")
-        self.configured = jwks_uri
-        return jwks_uri
+            raise IssuerUnavailable(f"the issuer's discovery document: {name}: {problem}")
+        return value
 
 
 class Verifier:
@@ -268,6 +291,17 @@ class Verifier:
             raise InvalidToken("the token is not valid") from None
 
 
+def user_for(root: Root, claims: dict, username_claim: str = "") -> User | None:
+    """The user verified claims name: the identity ``(iss, sub)`` linked to a user, else
+    (with ``username_claim`` set) the user whose id that claim holds. For bearer JWTs and
+    the admin UI's "Log in with …" alike."""
+    user = linked_user(root, claims["iss"], claims["sub"])
+    if user is None and username_claim:
+        name = claims.get(username_claim)
+        user = root.users.get(name) if is_valid_name(name) else None
+    return user
+
+
 @dataclass(frozen=True)
 class Caller:
     """Who a valid JWT is: a user (``userid``), or else an OAuth client (``client``)."""
@@ -321,10 +355,7 @@ class JWTAuthentication:
         if not isinstance(subject, str) or not subject:
             raise InvalidToken("the token's subject (sub) is not a string")
         scopes = from_claims(claims, self.scope_prefix) or self.default_scopes
-        user = linked_user(root, issuer, subject)
-        if user is None and self.username_claim:
-            name = claims.get(self.username_claim)
-            user = root.users.get(name) if is_valid_name(name) else None
+        user = user_for(root, claims, self.username_claim)
         if user is not None:
             if getattr(user, "active", True) is False:
                 raise InvalidToken("the token's user is deactivated")
@@ -335,3 +366,168 @@ class JWTAuthentication:
                 "the token names no user of this service and no client (azp or client_id)"
             )
         return Caller(None, client, issuer, subject, scopes)
+
+
+# "Log in with <IdP>": the admin UI as an OpenID Connect relying party.
+
+
+class LoginFailed(Exception):
+    """A login at the identity provider did not work; ``str()`` says why, in words."""
+
+
+@dataclass(frozen=True)
+class Flow:
+    """One login in progress: what the callback must find again (kept by the UI in a
+    signed cookie, never sent anywhere else but the ``verifier`` to the token endpoint)."""
+
+    state: str
+    nonce: str
+    verifier: str
+    redirect_uri: str
+
+
+def pkce_challenge(verifier: str) -> str:
+    """RFC 7636 ``S256``: base64url(SHA-256(verifier)), unpadded."""
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+class LoginClient:
+    """The authorization code flow with PKCE (``S256``), ``state`` and ``nonce``.
+
+    ``start`` answers the URL of the issuer's authorization endpoint and the
+    flow's secrets; ``finish`` exchanges the code at the token endpoint (with the
+    PKCE verifier, and the client secret by HTTP Basic for a confidential
+    client) and answers the ID token's claims, checked by the same ``Verifier``
+    and key set as bearer JWTs (signature by ``kid``, exact ``iss``, ``aud`` =
+    the client id, ``exp`` within the leeway), then the nonce. The endpoints
+    come from the issuer's discovery document (https, or http on loopback).
+    """
+
+    SCOPE = "openid profile email"
+
+    def __init__(
+        self,
+        discovery: Discovery,
+        keys: KeySet,
+        client_id: str,
+        client_secret: str = "",
+        *,
+        algorithms: tuple[str, ...] = ("RS256", "ES256", "EdDSA"),
+        leeway: float = 30.0,
+        timeout: float = TIMEOUT,
+    ) -> None:
+        self.discovery = discovery
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.timeout = timeout
+        self.id_tokens = Verifier(discovery.issuer, client_id, algorithms, keys, leeway=leeway)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, jwt_auth: "JWTAuthentication | None"
+    ) -> "LoginClient | None":
+        """The UI's client, sharing the bearer JWTs' discovery document and key cache."""
+        if not settings.ui_oidc_client_id or jwt_auth is None:
+            return None
+        keys = jwt_auth.verifier.keys
+        source = keys.source
+        discovery = source if isinstance(source, Discovery) else Discovery(settings.oidc_issuer)
+        return cls(
+            discovery,
+            keys,
+            settings.ui_oidc_client_id,
+            settings.ui_oidc_client_secret,
+            algorithms=settings.oidc_algorithms,
+            leeway=settings.oidc_leeway,
+        )
+
+    def start(self, redirect_uri: str) -> tuple[str, Flow]:
+        """Where to send the browser, and the flow to keep until the callback."""
+        url = self.discovery.endpoint("authorization_endpoint")
+        methods = self.discovery.document().get("code_challenge_methods_supported")
+        if isinstance(methods, list) and "S256" not in methods:
+            raise IssuerUnavailable("the identity provider does not support PKCE with S256")
+        flow = Flow(
+            state=secrets.token_urlsafe(32),
+            nonce=secrets.token_urlsafe(32),
+            verifier=secrets.token_urlsafe(48),  # 64 characters: RFC 7636 wants 43-128
+            redirect_uri=redirect_uri,
+        )
+        params = {
+            "response_type": "code",
+            "client_id": self.client_id,
+            "redirect_uri": redirect_uri,
+            "scope": self.SCOPE,
+            "state": flow.state,
+            "nonce": flow.nonce,
+            "code_challenge": pkce_challenge(flow.verifier),
+            "code_challenge_method": "S256",
+        }
+        separator = "&" if urlsplit(url).query else "?"
+        return url + separator + urlencode(params), flow
+
+    def finish(self, flow: Flow, code: str) -> dict:
+        """The verified claims of the ID token the code is exchanged for.
+
+        ``LoginFailed`` when the issuer refuses the code (a PKCE mismatch among
+        others) or the ID token does not verify or carries another nonce;
+        ``IssuerUnavailable`` when the issuer cannot be reached.
+        """
+        url = self.discovery.endpoint("token_endpoint")
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": flow.redirect_uri,
+            "code_verifier": flow.verifier,
+            "client_id": self.client_id,
+        }
+        headers = {
+            "User-Agent": USER_AGENT,
+            "Accept": "application/json",
+            "Content-Type": "application/x-www-form-urlencoded",
+        }
+        if self.client_secret:  # client_secret_basic (RFC 6749 2.3.1: form-encoded parts)
+            pair = f"{quote(self.client_id, safe='')}:{quote(self.client_secret, safe='')}"
+            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+        request = urllib.request.Request(  # noqa: S310 (checked like the issuer)
+            url, data=urlencode(form).encode(), headers=headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                answer = json.load(response)
+        except urllib.error.HTTPError as exc:
+            raise LoginFailed(_token_error(exc)) from None
+        except (OSError, ValueError) as exc:
+            raise IssuerUnavailable(f"cannot exchange the code at {url}: {exc}") from exc
+        id_token = answer.get("id_token") if isinstance(answer, dict) else None
+        if not isinstance(id_token, str):
+            raise LoginFailed("the identity provider answered without an ID token")
+        try:
+            claims = self.id_tokens.verify(id_token)
+        except InvalidToken as exc:
+            raise LoginFailed(f"the ID token is refused: {exc}") from None
+        nonce = claims.get("nonce")
+        if not isinstance(nonce, str) or not hmac.compare_digest(nonce, flow.nonce):
+            raise LoginFailed("the ID token's nonce does not match this login")
+        audience = claims.get("aud")
+        if isinstance(audience, list) and len(audience) > 1:
+            if claims.get("azp") != self.client_id:  # OIDC Core 3.1.3.7
+                raise LoginFailed("the ID token was issued to another client (azp)")
+        if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+            raise LoginFailed("the ID token's subject (sub) is not a string")
+        return claims
+
+
+def _token_error(exc: urllib.error.HTTPError) -> str:
+    """The token endpoint's refusal in words (RFC 6749 5.2 ``error``, its description)."""
+    try:
+        body = json.loads(exc.read(4096) or b"{}")
+    except (OSError, ValueError):
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    error = str(body.get("error") or f"HTTP {exc.code}")[:60]
+    description = str(body.get("error_description") or "")[:200]
+    text = f"the identity provider refused the login code ({error}"
+    return text + (f": {description})" if description else ")")

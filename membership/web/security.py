@@ -288,11 +288,13 @@ def includeme(config) -> None:
     config.registry.credentials = credentials
     throttle = LoginThrottle(Limits.from_settings(settings))
     config.registry.login_throttle = throttle
+    jwt = JWTAuthentication.from_settings(settings)
+    config.registry.jwt_authentication = jwt  # the admin UI's OIDC login shares its keys
     config.set_security_policy(
         SecurityPolicy(
             credentials,
             throttle=throttle,
             basic_cache_seconds=settings.auth_basic_cache_seconds,
-            jwt=JWTAuthentication.from_settings(settings),
+            jwt=jwt,
         )
     )

@@ -5,121 +5,19 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 import pytest
 import transaction
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from membership.web import oidc
 from membership.web.db import ROOT_KEY, database
 from membership.web.oidc import Discovery, InvalidToken, IssuerUnavailable, KeySet, Verifier
+from tests.oidc_issuer import AUDIENCE, Issuer
 
 from .conftest import with_root
 from .helpers import bearer
-
-AUDIENCE = "membership-api"
-
-
-_KEYS: dict[tuple[str, str], tuple[object, str]] = {}
-
-
-def private_key(kid: str, kind: str) -> tuple[object, str]:
-    """A key pair made here, once per test run (``(private key, alg)``)."""
-    if (kid, kind) not in _KEYS:
-        if kind == "RSA":
-            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            _KEYS[kid, kind] = (key, "RS256")
-        else:
-            _KEYS[kid, kind] = (ec.generate_private_key(ec.SECP256R1()), "ES256")
-    return _KEYS[kid, kind]
-
-
-class Issuer:
-    """An identity provider on 127.0.0.1: ``/.well-known/openid-configuration`` and
-    ``/jwks``, publishing the public halves of the keys it was told to publish."""
-
-    def __init__(self) -> None:
-        self.keys: dict[str, tuple[object, str]] = {}  # kid -> (private key, alg)
-        self.published: list[str] = []
-        self.fetched: list[str] = []  # paths asked for, in order
-        issuer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                issuer.fetched.append(self.path)
-                if self.path == "/.well-known/openid-configuration":
-                    body = {"issuer": issuer.url, "jwks_uri": issuer.url + "/jwks"}
-                elif self.path == "/jwks":
-                    body = issuer.jwks()
-                else:
-                    self.send_error(404)
-                    return
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
-        self.running = True
-
-    def add_key(self, kid: str, kind: str = "RSA", *, publish: bool = True) -> None:
-        self.keys[kid] = private_key(kid, kind)
-        if publish:
-            self.published.append(kid)
-
-    def publish(self, kid: str) -> None:
-        self.published.append(kid)
-
-    def jwks(self) -> dict:
-        keys = []
-        for kid in self.published:
-            private, alg = self.keys[kid]
-            algorithm = RSAAlgorithm if alg == "RS256" else ECAlgorithm
-            jwk = json.loads(algorithm.to_jwk(private.public_key()))
-            keys.append({**jwk, "kid": kid, "use": "sig", "alg": alg})
-        return {"keys": keys}
-
-    def public_pem(self, kid: str) -> bytes:
-        return (
-            self.keys[kid][0]
-            .public_key()
-            .public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-        )
-
-    def claims(self, **claims) -> dict:
-        now = int(time.time())
-        base = {"iss": self.url, "aud": AUDIENCE, "sub": "sub-1", "iat": now, "exp": now + 300}
-        base.update(claims)
-        return {name: value for name, value in base.items() if value is not None}
-
-    def token(self, kid: str = "rsa1", typ: str = "at+jwt", **claims) -> str:
-        private, alg = self.keys[kid]
-        headers = {"kid": kid, "typ": typ}
-        return jwt.encode(self.claims(**claims), private, algorithm=alg, headers=headers)
-
-    def stop(self) -> None:
-        if self.running:
-            self.server.shutdown()
-            self.server.server_close()
-            self.running = False
 
 
 @pytest.fixture

@@ -3,9 +3,9 @@
 import pytest
 
 from membership.scopes import SCOPES
+from tests.oidc_issuer import AUDIENCE, Issuer
 
 from .helpers import bearer
-from .test_jwt import AUDIENCE, Issuer
 from .test_scopes import ALLOWED, NEEDED, OPERATIONS, insufficient
 
 
