@@ -8,11 +8,17 @@ larger tid, whichever started first.
 """
 
 import fnmatch
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
+
+import transaction
+from ZODB import DB
+from ZODB.utils import u64
 
 from ..model.feed import Feed
 from .errors import DomainError, InvalidValue
+from .setup import ROOT_KEY
 
 #: Items a filtered page looks at before it answers with what it found so far.
 SCAN_LIMIT = 10_000
@@ -120,3 +126,64 @@ def present(position: Position, item: dict) -> dict:
 def latest(feed: Feed, last_tid: int) -> Position:
     """The position of "now": after everything committed up to ``last_tid``."""
     return Position(last_tid, 1 << 30)
+
+
+#: How often ``follow`` looks at the storage's last tid while nothing happens.
+FOLLOW_POLL_SECONDS = 0.2
+#: How long ``follow`` stays quiet before it yields a heartbeat (``None``).
+HEARTBEAT_SECONDS = 15.0
+#: Most changes one read of ``follow`` hands on.
+FOLLOW_BATCH = 1000
+
+
+def follow(
+    db: DB,
+    after: Position | None,
+    accept: Callable[[dict], bool],
+    seconds: float,
+    clock: Callable[[], float] = time.monotonic,
+) -> Iterator[list[Change] | None]:
+    """The changes after ``after`` as they commit, for ``seconds``: a list for each read
+    that found some, ``None`` when a heartbeat is due (for a stream to keep proxies from
+    closing it). ``Gone`` when the position is, or falls, behind what the feed holds.
+
+    The API's event stream and the admin UI's live history both follow the feed
+    this way. Between reads nothing holds a ZODB connection: the loop watches the
+    storage's last tid and opens a connection (with a transaction of its own) only
+    when that moved.
+    """
+    until = clock() + seconds
+    beat = clock()
+    seen = None
+    while clock() < until:
+        tid = u64(db.lastTransaction())
+        if tid != seen:
+            tm = transaction.TransactionManager(explicit=True)
+            conn = db.open(transaction_manager=tm)
+            try:
+                tm.begin()
+                found, position = read(
+                    conn.root()[ROOT_KEY].feed, after, limit=FOLLOW_BATCH, accept=accept
+                )
+            finally:
+                tm.abort()
+                conn.close()
+            seen = None if len(found) == FOLLOW_BATCH else tid
+            after = position or after
+            if found:
+                beat = clock()
+                yield found
+            continue
+        if clock() - beat >= HEARTBEAT_SECONDS:
+            yield None
+            beat = clock()
+        time.sleep(FOLLOW_POLL_SECONDS)
+
+
+def snapshot_position(feed: Feed) -> Position:
+    """After every change this transaction sees: where a reader that has just shown what
+    it read goes on following, missing nothing that commits later (the UI's history)."""
+    tids = [batch.tid for batch in feed.pending.values() if batch._p_jar is not None]
+    if len(feed.sealed):
+        tids.append(feed.sealed.maxKey())
+    return Position(max([feed.floor, *tids]), 1 << 30)

@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 
 from pydantic import BaseModel, ValidationError
 from pyramid.httpexceptions import HTTPForbidden, HTTPSeeOther
+from pyramid.renderers import render as pyramid_render
 from pyramid.renderers import render_to_response
 from pyramid.response import Response
 from pyramid.security import NO_PERMISSION_REQUIRED
@@ -300,6 +301,16 @@ def render(request, template: str, *, status: int = 200, form: Form | None = Non
         TEMPLATES + template, {"ui": UI(request, form), **values}, request=request
     )
     response.status = status
+    return with_page_headers(response)
+
+
+def render_fragment(request, template: str, **values) -> str:
+    """A piece of a page as text (the live history's rows)."""
+    return pyramid_render(TEMPLATES + template, {"ui": UI(request), **values}, request=request)
+
+
+def with_page_headers(response: Response) -> Response:
+    """What every UI answer carries: the CSP, no framing, no caching."""
     headers = response.headers
     headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     headers["X-Frame-Options"] = "DENY"

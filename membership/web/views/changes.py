@@ -12,7 +12,6 @@ import json
 import time
 from collections.abc import Callable, Iterator
 
-import transaction
 from pyramid.request import Request
 from pyramid.response import Response
 from pyramid.view import view_config
@@ -22,7 +21,7 @@ from ZODB.utils import u64
 from ...domain import changes
 from ...model import Group, Root, User
 from ...permissions import Permission
-from ..db import ROOT_KEY, database
+from ..db import database
 from ..http import read_query, url
 from ..schemas import ChangesQuery
 
@@ -124,11 +123,6 @@ def node_changes(context: Group | User, request: Request) -> dict:
 
 # Server-sent events: the same URLs with ``Accept: text/event-stream``.
 
-#: A comment line this often keeps proxies from closing an idle stream.
-HEARTBEAT_SECONDS = 15.0
-#: How often an idle stream looks at the storage's last tid (no connection held).
-STREAM_POLL_SECONDS = 0.2
-
 
 def sse_event(change: changes.Change) -> bytes:
     body = json.dumps(item_body(change), separators=(",", ":"), ensure_ascii=False)
@@ -143,43 +137,19 @@ def stream(
     seconds: float,
     clock: Callable[[], float] = time.monotonic,
 ) -> Iterator[bytes]:
-    """Events after ``after`` as they commit, for ``seconds``, then a ``retry:`` hint.
-
-    Between reads the stream holds no ZODB connection: it watches the
-    storage's last tid and opens a connection (and a transaction of its own)
-    only when that moved.
-    """
-    until = clock() + seconds
-    beat = clock()
-    seen = None
+    """Events after ``after`` as they commit (``changes.follow``), for ``seconds``, then
+    a ``retry:`` hint; a comment line as the heartbeat."""
     yield b"retry: 2000\n\n"
-    while clock() < until:
-        tid = u64(db.lastTransaction())
-        if tid != seen:
-            tm = transaction.TransactionManager(explicit=True)
-            conn = db.open(transaction_manager=tm)
-            try:
-                tm.begin()
-                found, position = changes.read(
-                    conn.root()[ROOT_KEY].feed, after, limit=1000, accept=accept
-                )
-            except changes.Gone:
-                yield b"event: gone\ndata: {}\n\n"
-                return
-            finally:
-                tm.abort()
-                conn.close()
-            seen = None if len(found) == 1000 else tid
-            after = position or after
+    try:
+        for found in changes.follow(db, after, accept, seconds, clock):
+            if found is None:
+                yield b": heartbeat\n\n"
+                continue
             for change in found:
                 yield sse_event(change)
-            if found:
-                beat = clock()
-            continue
-        if clock() - beat >= HEARTBEAT_SECONDS:
-            yield b": heartbeat\n\n"
-            beat = clock()
-        time.sleep(STREAM_POLL_SECONDS)
+    except changes.Gone:
+        yield b"event: gone\ndata: {}\n\n"
+        return
     yield b"retry: 1000\n\n"
 
 
