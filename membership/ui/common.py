@@ -212,6 +212,7 @@ class UI:
             "users": self.may(Permission.VIEW, root.users),
             "history": self.may(Permission.VIEW_HISTORY, root),
             "access": self.may(Permission.MANAGE_ACL, root),
+            "webhooks": root.webhooks is not None and self.may(Permission.VIEW, root.webhooks),
         }
 
     @property
