@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from .. import clock
-from ..model import Group, Members, Membership, Root, declare_read, group_at
+from ..model import Group, Members, Membership, Root, User, declare_read, group_at, history
 from ..model.index import NEVER, IndexEntry
 from ..paging import dedupe_sorted, prefix_range, take
 from ..paths import (
@@ -222,3 +222,22 @@ def member_rows(
         return rows
     now = clock.now()
     return (row for row in rows if not row[1].is_expired(now))
+
+
+def history_sources(log: history.History, node: Group | User) -> list[history.Source]:
+    """The index ranges that hold a group's or user's own history (``GET …/history`` and
+    the admin UI's history pages read the same).
+
+    Its events by object key; for a group or user from release 0.1, also
+    what its path collected from its creation until the upgrade.
+    """
+    sources = history.whole(log.object_trees(node.history_key))
+    legacy = getattr(node, "legacy_history", None)
+    if legacy is not None:
+        path, until = legacy
+        low = history.since_id(node.created)
+        sources += [(tree, low, until - 1) for tree in log.path_trees(path)]
+    elif isinstance(node, User) and node.uid is None:
+        low = history.since_id(node.created)
+        sources = [(tree, low, history.HIGHEST) for tree in log.path_trees(node.path)]
+    return sources

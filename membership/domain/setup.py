@@ -5,6 +5,11 @@ from ..model.evolve import evolve
 from .context import Actor, Context
 from .groups import create_group
 
+
+class NotInitialized(Exception):
+    """The database holds no membership tree yet (``initialize_membership_db`` makes it)."""
+
+
 ROOT_KEY = "membership"
 
 

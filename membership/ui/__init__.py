@@ -9,8 +9,9 @@ Jinja2 templates (``pyramid_jinja2``), htmx for partial updates (vendored in
 without JavaScript. Sessions are a signed cookie under ``/ui`` only
 (``session.py``); the JSON API never reads it.
 
-Like ``web/``, a front end: it may import every layer; nothing imports it
-but ``web`` (``includeme``) and the security policy (``session.py``).
+Like ``web/``, a front end (ARCHITECTURE.md says what it may import from ``web``);
+nothing imports it: ``web`` includes it, and its ``includeme`` plugs its sessions into
+the security policy and its error pages in by path (``/ui/…``).
 """
 
 from .session import PREFIX
@@ -41,9 +42,8 @@ class SubpathPredicate:
 def includeme(config) -> None:
     from pyramid.security import NO_PERMISSION_REQUIRED
 
-    from ..web.db import root_factory
     from ..web.oidc import LoginClient
-    from .session import session_factory, session_secret
+    from .session import Sessions, session_factory, session_secret
     from .templating import BYTECODE_CACHE
 
     settings = config.registry.membership_settings
@@ -54,6 +54,8 @@ def includeme(config) -> None:
         settings, getattr(config.registry, "jwt_authentication", None)
     )
     config.add_view_predicate("subpath", SubpathPredicate)
+    # Under /ui/ the session cookie is the only credential (web/security.py asks it).
+    config.registry.security_policy.sessions = Sessions()
     config.set_session_factory(session_factory(secret, insecure=settings.ui_insecure_cookies))
     config.registry.settings.setdefault("jinja2.bytecode_caching", BYTECODE_CACHE)
     config.include("pyramid_jinja2")
@@ -63,5 +65,6 @@ def includeme(config) -> None:
     config.add_static_view(name="ui/static", path="membership.ui:static", cache_max_age=3600)
     config.add_route("ui_bare", PREFIX)
     config.add_view(redirect_to_ui, route_name="ui_bare", permission=NO_PERMISSION_REQUIRED)
-    config.add_route("ui", PREFIX + "/*traverse", factory=root_factory)
+    # No factory of its own: the app's root factory, so the same tree as the API's.
+    config.add_route("ui", PREFIX + "/*traverse")
     config.scan(".views")

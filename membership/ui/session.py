@@ -10,7 +10,8 @@ is unset. It holds the user id, a mark of the user's password hash (a
 password change ends every session of that user), when the session began,
 the CSRF token and one-shot messages; never a password or a token.
 
-Imports nothing from the web layer: the security policy imports this module.
+Imports nothing from the web layer; the UI's ``includeme`` plugs ``Sessions`` into the
+security policy.
 """
 
 import hashlib
@@ -34,6 +35,22 @@ MAX_AGE_SECONDS = 12 * 3600
 def is_ui_request(request) -> bool:
     path = request.path_info
     return path == PREFIX or path.startswith(PREFIX + "/")
+
+
+class Sessions:
+    """This UI's sessions for the security policy (``web/security.py``'s ``Sessions``):
+    under ``/ui/`` they are the only credentials."""
+
+    def applies(self, request) -> bool:
+        return is_ui_request(request)
+
+    def userid(self, request, root) -> str | None:
+        return session_userid(request, root)
+
+
+#: Requests whose errors the UI answers (its pages and its static files): a ``path_info``
+#: view predicate.
+UI_PATHS = r"^" + PREFIX + r"(/|$)"
 
 
 def session_secret(settings) -> str:

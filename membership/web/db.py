@@ -6,14 +6,10 @@ from pyramid_zodbconn import get_connection
 from transaction.interfaces import NoTransaction
 from ZODB import DB
 
-from ..domain.setup import ROOT_KEY, ensure_tree
+from ..domain.setup import ROOT_KEY, NotInitialized, ensure_tree
 from ..model import Root
 
 __all__ = ["ROOT_KEY", "NotInitialized", "bootstrap", "database", "find_app_root", "root_factory"]
-
-
-class NotInitialized(Exception):
-    """The database holds no membership tree yet."""
 
 
 def database(registry) -> DB:

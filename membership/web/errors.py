@@ -7,7 +7,7 @@ an unexpected exception is logged here and answered as a bare 500.
 import logging
 from urllib.parse import quote
 
-from pyramid.httpexceptions import HTTPException, HTTPForbidden
+from pyramid.httpexceptions import HTTPException
 from pyramid.response import Response
 from pyramid.security import NO_PERMISSION_REQUIRED
 from pyramid.view import exception_view_config, forbidden_view_config, notfound_view_config
@@ -26,7 +26,6 @@ from ..domain.errors import (
 )
 from ..model import Groups, Users
 from ..paths import NAME_RULE, is_valid_name
-from ..ui.session import is_ui_request
 from .db import NotInitialized
 from .problems import MembershipError
 from .rendering import dumps
@@ -107,8 +106,6 @@ def domain_error(exc: DomainError, request) -> Response:
 def not_found(exc: HTTPException, request) -> Response:
     """404 (or 405 with ``Allow``) for those who may know; anonymous callers get the
     same 401 whether or not something is there, so they cannot probe for names."""
-    if is_ui_request(request):
-        return ui_error(exc, request)
     if request.authenticated_userid is None:
         return forbidden(exc, request)
     name = request.view_name
@@ -139,8 +136,6 @@ def not_found(exc: HTTPException, request) -> Response:
 
 @forbidden_view_config()
 def forbidden(exc: HTTPException, request) -> Response:
-    if is_ui_request(request):
-        return ui_error(exc, request)
     if request.authenticated_userid is None:
         throttled = request.environ.get(THROTTLED)
         if throttled is not None:
@@ -216,16 +211,6 @@ def bearer_challenge(error: str, **params: str) -> str:
         clean = "".join(ch if " " <= ch <= "~" and ch not in '"\\' else "?" for ch in value)
         parts.append(f'{name}="{clean[:300]}"')
     return "Bearer " + ", ".join(parts)
-
-
-def ui_error(exc: HTTPException, request) -> Response:
-    """Under ``/ui/`` but outside the UI's route (its static files): the UI's HTML answers,
-    a redirect to its login page for anonymous visitors, never a Basic challenge."""
-    from ..ui.views import errors as ui_errors  # it imports this module
-
-    if isinstance(exc, HTTPForbidden):
-        return ui_errors.forbidden(exc, request)
-    return ui_errors.not_found(exc, request)
 
 
 @exception_view_config(HTTPException)

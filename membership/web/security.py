@@ -21,6 +21,7 @@ method, and answers ``ScopeDenied`` (403 ``insufficient_scope``) if not.
 """
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from pyramid.authentication import extract_http_basic_credentials
 from pyramid.authorization import ACLHelper, Everyone
@@ -33,7 +34,6 @@ from ..domain.queries import principals_for
 from ..model import Root
 from ..paths import AUTHENTICATED, EVERYONE, client_principal, is_valid_name
 from ..scopes import covers, needed_scope
-from ..ui import session as ui_session
 from .db import find_app_root
 from .oidc import InvalidToken, IssuerUnavailable, JWTAuthentication, looks_like_jwt
 from .throttle import Limits, LoginThrottle, Throttled
@@ -57,6 +57,17 @@ class Identity:
     issuer: str | None = None
     subject: str | None = None
     client: str | None = None
+
+
+class Sessions(Protocol):
+    """Cookie sessions a front end keeps (``membership/ui/session.py``), plugged in by
+    that front end's ``includeme``: the web layer knows nothing of the UI but this."""
+
+    def applies(self, request: Request) -> bool:
+        """Whether the request is the front end's (and so is judged by its session only)."""
+
+    def userid(self, request: Request, root: Root) -> str | None:
+        """The user the request's session belongs to, if it is still valid."""
 
 
 class ScopeDenied(Denied):
@@ -88,6 +99,8 @@ class SecurityPolicy:
         self.verified = VerifiedLogins(basic_cache_seconds) if basic_cache_seconds > 0 else None
         self.realm = realm
         self.acl = ACLHelper()
+        #: A front end's cookie sessions (set by ``membership.ui``'s includeme), or None.
+        self.sessions: Sessions | None = None
 
     def identity(self, request: Request) -> Identity | None:
         cached = request.environ.get(IDENTITY, False)
@@ -119,8 +132,9 @@ class SecurityPolicy:
         return []
 
     def _authenticate(self, request: Request) -> Identity | None:
-        if ui_session.is_ui_request(request):
-            return self._authenticate_ui(request)
+        sessions = self.sessions
+        if sessions is not None and sessions.applies(request):
+            return self._authenticate_session(request, sessions)
         header = request.headers.get("Authorization")
         if not header:
             return None
@@ -163,11 +177,11 @@ class SecurityPolicy:
         self.throttle.succeeded(userid, address)
         return Identity(userid, "basic", tuple(principals_for(root, userid)))
 
-    def _authenticate_ui(self, request: Request) -> Identity | None:
-        """Under ``/ui/``: the admin UI's session cookie only (no header, so no Basic
-        challenge either); ``membership/ui/session.py`` says when a session is valid."""
+    def _authenticate_session(self, request: Request, sessions: "Sessions") -> Identity | None:
+        """A front end's own cookie sessions (the admin UI's, under ``/ui/``): there they
+        are the only credentials (no header, so no Basic challenge either)."""
         root = _root_of(request)
-        userid = None if root is None else ui_session.session_userid(request, root)
+        userid = None if root is None else sessions.userid(request, root)
         if userid is None:
             return None
         return Identity(userid, "session", tuple(principals_for(root, userid)))
@@ -290,11 +304,11 @@ def includeme(config) -> None:
     config.registry.login_throttle = throttle
     jwt = JWTAuthentication.from_settings(settings)
     config.registry.jwt_authentication = jwt  # the admin UI's OIDC login shares its keys
-    config.set_security_policy(
-        SecurityPolicy(
-            credentials,
-            throttle=throttle,
-            basic_cache_seconds=settings.auth_basic_cache_seconds,
-            jwt=jwt,
-        )
+    policy = SecurityPolicy(
+        credentials,
+        throttle=throttle,
+        basic_cache_seconds=settings.auth_basic_cache_seconds,
+        jwt=jwt,
     )
+    config.registry.security_policy = policy  # the UI plugs its sessions in (policy.sessions)
+    config.set_security_policy(policy)

@@ -2,7 +2,8 @@
 
 A visitor without a session is sent to ``/ui/login`` (htmx requests with
 ``HX-Redirect``, so the whole page goes there, not a fragment). These views
-are registered on the UI route, so they win over ``web/errors.py`` there.
+match every path under ``/ui`` (the pages and the static files), a predicate more than
+``web/errors.py``'s views have, so they win there.
 """
 
 import logging
@@ -14,9 +15,10 @@ from pyramid.view import exception_view_config, forbidden_view_config, notfound_
 from ZODB.POSException import ConflictError
 
 from ...domain.errors import DomainError
-from ...web.db import NotInitialized
+from ...domain.setup import NotInitialized
 from ...web.errors import logged_path
-from ..common import ROUTE, is_htmx, render, status_of, ui_path
+from ..common import is_htmx, render, status_of, ui_path
+from ..session import UI_PATHS
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,7 @@ def error_page(request, status: int, title: str, detail: str, **headers) -> Resp
     return response
 
 
-@forbidden_view_config(route_name=ROUTE)
+@forbidden_view_config(path_info=UI_PATHS)
 def forbidden(exc, request) -> Response:
     if request.authenticated_userid is None:
         return to_login(request)
@@ -52,14 +54,14 @@ def forbidden(exc, request) -> Response:
     return error_page(request, 403, "Not allowed", detail)
 
 
-@notfound_view_config(route_name=ROUTE)
+@notfound_view_config(path_info=UI_PATHS)
 def not_found(exc, request) -> Response:
     if request.authenticated_userid is None:
         return to_login(request)
     return error_page(request, 404, "Not found", f"There is nothing at {request.path}.")
 
 
-@exception_view_config(HTTPException, route_name=ROUTE)
+@exception_view_config(HTTPException, path_info=UI_PATHS)
 def http_error(exc, request) -> Response:
     if exc.status_int < 400:
         return exc
@@ -75,12 +77,12 @@ def http_error(exc, request) -> Response:
     return error_page(request, exc.status_int, exc.title, exc.explanation or exc.title, **headers)
 
 
-@exception_view_config(DomainError, route_name=ROUTE)
+@exception_view_config(DomainError, path_info=UI_PATHS)
 def domain_error(exc, request) -> Response:
     return error_page(request, status_of(exc), "Not done", exc.message)
 
 
-@exception_view_config(Exception, route_name=ROUTE)
+@exception_view_config(Exception, path_info=UI_PATHS)
 def unexpected(exc, request) -> Response:
     if isinstance(exc, ConflictError):
         return error_page(

@@ -20,7 +20,7 @@ from ...domain.queries import (
     member_counts,
     member_rows,
 )
-from ...model import Group
+from ...model import Group, Root
 from ...paging import take
 from ...paths import is_valid_name, name_problem
 from ...permissions import ROLES, Permission
@@ -40,7 +40,7 @@ from ..common import (
     ui_path,
     ui_view,
 )
-from .tree import may_view
+from .tree import home, may_view
 
 #: Most lines a pasted list may have (the API takes 100,000 operations; a page, fewer).
 BULK_LINES = 10_000
@@ -322,9 +322,12 @@ def suggest_users(context: Group, request):
     return render(request, "_suggestions.jinja2", suggestions=found)
 
 
+@ui_view(Root, name="new-group", method="POST", permission=Permission.CREATE_GROUP)
 @ui_view(Group, name="new-subgroup", method="POST", permission=Permission.CREATE_GROUP)
-def new_subgroup(context: Group, request):
-    """``POST /groups/{g}/groups``."""
+def new_group(context: Root | Group, request):
+    """``POST /groups`` (the home page's form) or ``POST /groups/{g}/groups`` (a group's):
+    one form, one domain call, under the root or a group."""
+    top = isinstance(context, Root)
     values = form_values(request, "name", "title", "description")
     try:
         check(GroupCreate, **values)
@@ -336,7 +339,11 @@ def new_subgroup(context: Group, request):
             description=values["description"],
         )
     except DomainError as exc:
-        return failed(request, exc, Form("new-subgroup", values), _again(context, request))
+        page = home if top else group_page
+        form = Form("new-group" if top else "new-subgroup", values)
+        return failed(request, exc, form, lambda **kw: page(context, request, **kw))
+    if top:
+        return done(request, f"Group {group.path} created.", ui_path(request, group))
     return done(
         request,
         f"Subgroup {group.name} created.",

@@ -13,11 +13,11 @@ from pyramid.response import Response
 
 from ...domain import changes as feed
 from ...domain.errors import DomainError
+from ...domain.queries import history_sources
 from ...model import Group, Root, User, history
 from ...paths import is_group_path
 from ...permissions import Permission
 from ...web.schemas import HistoryAction, HistoryQuery
-from ...web.views.history import node_sources
 from ..common import (
     PAGE_SIZE,
     UI,
@@ -121,7 +121,7 @@ def _page(request, node, status: int = 200, form: Form | None = None) -> Respons
         form.add_error(exc)
         status = 400
     else:
-        sources = None if isinstance(node, Root) else node_sources(request.root.history, node)
+        sources = None if isinstance(node, Root) else history_sources(request.root.history, node)
         events, more, last = history.page(
             request.root.history,
             limit=PAGE_SIZE,

@@ -2,7 +2,6 @@
 
 from dataclasses import dataclass, field
 
-from ...domain import groups as group_rules
 from ...domain import users as user_rules
 from ...domain.errors import DomainError
 from ...domain.queries import effective_groups, member_counts
@@ -10,7 +9,7 @@ from ...model import Group, Root, Users, group_at
 from ...paging import page_keys
 from ...paths import ancestor_paths
 from ...permissions import Permission
-from ...web.schemas import GroupCreate, UserCreate
+from ...web.schemas import UserCreate
 from ..common import (
     PAGE_SIZE,
     Form,
@@ -120,26 +119,6 @@ def home(context: Root, request, status: int = 200, form: Form | None = None):
         results=search(request, query) if query else None,
         may_list_groups=request.has_permission(Permission.VIEW, context.groups),
     )
-
-
-@ui_view(Root, name="new-group", method="POST", permission=Permission.CREATE_GROUP)
-def new_group(context: Root, request):
-    """``POST /groups``."""
-    values = form_values(request, "name", "title", "description")
-    try:
-        check(GroupCreate, **values)
-        group = group_rules.create_group(
-            request.domain,
-            context.groups,
-            values["name"],
-            title=values["title"],
-            description=values["description"],
-        )
-    except DomainError as exc:
-        return failed(
-            request, exc, Form("new-group", values), lambda **kw: home(context, request, **kw)
-        )
-    return done(request, f"Group {group.path} created.", ui_path(request, group))
 
 
 @ui_view(Users, permission=Permission.VIEW)

@@ -12,6 +12,7 @@ created later under a reused name starts empty.
 from pyramid.request import Request
 from pyramid.view import view_config
 
+from ...domain.queries import history_sources as node_sources
 from ...model import Group, Root, User, history
 from ...permissions import Permission
 from ..http import collection, decode_cursor, read_query, url
@@ -23,24 +24,6 @@ def event_body(request: Request, event: history.Event) -> dict:
     body = event.as_dict()
     body["links"] = {"target": url(request, event.target)}
     return body
-
-
-def node_sources(log: history.History, node: Group | User) -> list[history.Source]:
-    """The index ranges that hold a group's or user's own history.
-
-    Its events by object key; for a group or user from release 0.1, also
-    what its path collected from its creation until the upgrade.
-    """
-    sources = history.whole(log.object_trees(node.history_key))
-    legacy = getattr(node, "legacy_history", None)
-    if legacy is not None:
-        path, until = legacy
-        low = history.since_id(node.created)
-        sources += [(tree, low, until - 1) for tree in log.path_trees(path)]
-    elif isinstance(node, User) and node.uid is None:
-        low = history.since_id(node.created)
-        sources = [(tree, low, history.HIGHEST) for tree in log.path_trees(node.path)]
-    return sources
 
 
 def history_page(request: Request, sources, query: HistoryQuery) -> dict:
