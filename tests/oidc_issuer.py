@@ -10,6 +10,7 @@ against the challenge, as a real provider does, and refuses with RFC 6749 errors
 
 import base64
 import hashlib
+import html
 import json
 import secrets
 import threading
@@ -54,6 +55,9 @@ class Issuer:
         self.login_claims: dict = {}
         self.signing_kid = "rsa1"
         self.nonce_override: str | None = None  # sign this nonce instead of the one asked
+        #: Answer /authorize with a page whose "Approve" link goes back (a person's click
+        #: at the provider's site, as in a browser), instead of redirecting at once.
+        self.interactive = False
         self.codes: dict[str, dict] = {}
         self.token_requests: list[dict] = []  # the token endpoint's form posts
         self.refusals: list[str] = []  # the token endpoint's error codes, in order
@@ -67,6 +71,15 @@ class Issuer:
                     self.json(200, issuer.discovery())
                 elif path == "/jwks":
                     self.json(200, issuer.jwks())
+                elif path == "/authorize" and issuer.interactive:
+                    back = html.escape(issuer.authorize(parse_qs(query)))
+                    page = f'<!doctype html><title>IdP</title><a href="{back}">Approve</a>'
+                    data = page.encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html; charset=utf-8")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
                 elif path == "/authorize":
                     self.send_response(302)
                     self.send_header("Location", issuer.authorize(parse_qs(query)))

@@ -37,7 +37,7 @@ def free_port() -> int:
 class LiveServer:
     """``initialize_membership_db`` and ``pserve development.ini`` on a fresh FileStorage."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, env: dict[str, str] | None = None) -> None:
         text = (REPO / "development.ini").read_text()
         text = text.replace("file://%(here)s/var/Data.fs", f"file://{tmp}/Data.fs")
         self.ini = tmp / "browser.ini"
@@ -52,6 +52,10 @@ class LiveServer:
             "MEMBERSHIP_ARGON2_TIME_COST": "1",
             "MEMBERSHIP_ARGON2_MEMORY_COST": "8",
             "MEMBERSHIP_ARGON2_PARALLELISM": "1",
+            # live history: streams end (and the browser reconnects) often, so a test's
+            # page never holds one of waitress's threads for long
+            "MEMBERSHIP_CHANGES_STREAM_SECONDS": "5",
+            **(env or {}),
         }
         self.proc = None
 

@@ -173,3 +173,22 @@ def test_add_member_works_without_javascript(browser, seeded):
         assert page.locator("#add-member-user-error").inner_text() == "no such user"
     finally:
         context.close()
+
+
+def test_a_change_made_through_the_api_appears_on_an_open_history_page(page, seeded):
+    live = seeded
+    login(page, "admin", ADMIN_PASSWORD)
+    page.goto("/ui/groups/eng/history")
+    page.get_by_text("Live: new events appear at the top").wait_for()
+    rows = page.locator("table.events > tbody > tr")
+    before = rows.count()
+    # first a change outside eng, then one inside: when the second shows, the first
+    # would have shown already, had the page not been filtered to eng's subtree
+    body = {"user": "bob", "role": "member"}
+    assert live.api("POST", "/groups/ops/members", body)[0] == 201
+    assert live.api("POST", "/groups/eng/groups/frontend/members", body)[0] == 201
+    rows.filter(has_text="/groups/eng/groups/frontend/members/bob").wait_for()
+    assert rows.count() == before + 1
+    top = rows.first.inner_text()
+    assert "membership.created" in top and "/groups/eng/groups/frontend/members/bob" in top
+    assert "/groups/ops" not in page.locator("table.events").inner_text()
