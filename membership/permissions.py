@@ -24,6 +24,11 @@ class Permission(StrEnum):
 #: ACE names it, and no node's permission list shows it.
 CHECK = "check"
 
+#: Linking an identity makes someone else's tokens act as a user: only the admins hold it
+#: (their ACE grants every permission; it is not one an ACE can grant, so not a
+#: ``Permission``). ``POST``/``DELETE /users/{id}/identities`` and the UI's forms.
+MANAGE_IDENTITIES = "manage-identities"
+
 ROLES = ("member", "manager", "owner")
 
 #: What each membership role grants on its group and, by ACL inheritance, below it.

@@ -17,6 +17,7 @@ import membership
 from tests.oidc_issuer import AUDIENCE, Issuer
 
 from .conftest import TEST_SETTINGS
+from .test_ui import Browser
 from .test_ui import text as page_text
 
 pytestmark = pytest.mark.no_spec_check
@@ -235,3 +236,57 @@ def test_a_provider_that_cannot_be_reached_is_a_503_page_not_a_500(testapp, issu
 
 def test_other_paths_under_login_are_not_the_login_form(testapp):
     testapp.get("/ui/login/elsewhere", status=303)  # not found, no session: to the login
+
+
+# Linked identities on the user page: admins link and unlink, the user reads their own.
+
+
+def test_an_admin_links_an_identity_on_the_user_page_and_it_logs_in(app, api, issuer):
+    api.user("alice")
+    admin = Browser(app, "admin")
+    form = admin.form("/ui/users/alice", "link-identity")
+    assert form["issuer"].value == issuer.url  # the configured issuer, ready
+    form["subject"] = "a-999"
+    res = form.submit(status=303).follow()
+    assert "Identity linked." in text(res)
+    (linked,) = api.get("/users/alice/identities").json["items"]
+    assert (linked["issuer"], linked["subject"]) == (issuer.url, "a-999")
+
+    browser = TestApp(app)
+    issuer.login_subject = "a-999"
+    back(browser, at_provider(start(browser)), 200)
+    assert logged_in_as(browser) == "alice"
+    # alice reads her identity, but may not link or unlink
+    page = browser.get("/ui/users/alice")
+    assert "a-999" in page.html.select_one("#identities").get_text()
+    assert page.html.select_one('form[action$="/link-identity"]') is None
+    assert page.html.select_one('form[action$="/unlink-identity"]') is None
+    token = page.forms[0]["csrf_token"].value
+    browser.post(
+        "/ui/users/alice/unlink-identity", {"identity": "1", "csrf_token": token}, status=403
+    )
+    assert (
+        api.post(
+            "/users/alice/identities", {"issuer": issuer.url, "subject": "x"}, as_="alice"
+        ).status_int
+        == 403
+    )
+
+    # the admin unlinks it: the next login with it is refused
+    admin.submit("/ui/users/alice", "unlink-identity", {}).follow()
+    assert api.get("/users/alice/identities").json["items"] == []
+    other = TestApp(app)
+    back(other, at_provider(start(other)), 403)
+
+
+def test_linking_errors_are_shown_by_the_field(app, api, issuer):
+    api.user("alice")
+    api.user("bob")
+    api.post("/users/bob/identities", {"issuer": issuer.url, "subject": "b-1"}, status=201)
+    admin = Browser(app, "admin")
+    res = admin.submit("/ui/users/alice", "link-identity", {"subject": "b-1"}, status=409)
+    assert "already linked to user 'bob'" in text(res)
+    res = admin.submit(
+        "/ui/users/alice", "link-identity", {"issuer": "not a url", "subject": "x"}, status=422
+    )
+    assert res.html.select_one("#link-identity-issuer-error") is not None

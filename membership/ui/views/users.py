@@ -2,14 +2,15 @@
 
 from pyramid.response import Response
 
+from ...domain import identities as identity_rules
 from ...domain import tokens as token_rules
 from ...domain import users as rules
 from ...domain.errors import DomainError, InvalidValue, NotFound
 from ...domain.queries import groups_of
 from ...model import User
-from ...permissions import Permission
+from ...permissions import MANAGE_IDENTITIES, Permission
 from ...scopes import SCOPES
-from ...web.schemas import TokenCreate, UserPatch
+from ...web.schemas import LinkedIdentityCreate, TokenCreate, UserPatch
 from ..common import (
     PAGE_SIZE,
     Form,
@@ -55,6 +56,10 @@ def user_page(
         groups=rows,
         next_url=next_url,
         tokens=sorted(context.tokens.values(), key=lambda t: t.created) if may_tokens else None,
+        # GET /users/{id}/identities needs manage-tokens too (the user, the admins)
+        identities=context.identities.values() if may_tokens else None,
+        may_link=request.has_permission(MANAGE_IDENTITIES, context.identities),
+        issuer=request.registry.membership_settings.oidc_issuer,
         new_token=new_token,
         needs_current_password=context.id == me and not request.actor.is_admin,
         scopes=SCOPES,
@@ -134,3 +139,33 @@ def revoke_token(context: User, request):
     except DomainError as exc:
         return failed(request, exc, Form("revoke-token", values), _again(context, request))
     return done(request, "Token revoked.", ui_path(request, context) + "#tokens", "tokens")
+
+
+@ui_view(User, name="link-identity", method="POST", permission=MANAGE_IDENTITIES)
+def link_identity(context: User, request):
+    """``POST /users/{id}/identities``: JWTs (and "Log in with …") with this ``(iss, sub)``
+    act as this user."""
+    values = form_values(request, "issuer", "subject")
+    try:
+        check(LinkedIdentityCreate, **values)
+        identity_rules.link_identity(request.domain, context, values["issuer"], values["subject"])
+    except DomainError as exc:
+        return failed(request, exc, Form("link-identity", values), _again(context, request))
+    return done(
+        request, "Identity linked.", ui_path(request, context) + "#identities", "identities"
+    )
+
+
+@ui_view(User, name="unlink-identity", method="POST", permission=MANAGE_IDENTITIES)
+def unlink_identity(context: User, request):
+    """``DELETE /users/{id}/identities/{n}``."""
+    values = form_values(request, "identity")
+    try:
+        if values["identity"] not in {each.id for each in context.identities.values()}:
+            raise NotFound("identity: no such linked identity", subject="identity")
+        identity_rules.unlink_identity(request.domain, context, values["identity"])
+    except DomainError as exc:
+        return failed(request, exc, Form("unlink-identity", values), _again(context, request))
+    return done(
+        request, "Identity unlinked.", ui_path(request, context) + "#identities", "identities"
+    )

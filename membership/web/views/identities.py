@@ -8,13 +8,9 @@ from pyramid.view import view_config
 from ... import clock
 from ...domain import identities
 from ...model import Identities, LinkedIdentity
-from ...permissions import Permission
+from ...permissions import MANAGE_IDENTITIES, Permission
 from ..http import created, etag_of, no_content, read_body, url
 from ..schemas import LinkedIdentityCreate
-
-#: Linking makes someone else's tokens act as a user: only the admins hold it (their
-#: ACE grants every permission; it is not one an ACE can grant).
-MANAGE_IDENTITIES = "manage-identities"
 
 
 def identity_body(request: Request, identity: LinkedIdentity) -> dict:
