@@ -63,6 +63,7 @@ READS = [
     ("/ui/users/bob/history", "/users/bob/history"),
     ("/ui/access", "/acl"),
     ("/ui/history", "/history"),
+    ("/ui/webhooks", "/webhooks"),
 ]
 
 
