@@ -126,9 +126,22 @@ def test_the_authorization_request_carries_state_nonce_and_a_pkce_challenge(test
     assert len(params["code_challenge"]) == 43  # base64url of SHA-256, unpadded
     assert len(params["state"]) >= 32 and len(params["nonce"]) >= 32
     assert "openid" in params["scope"].split()
-    cookie = testapp.cookies["membership_ui_login"]
-    # the flow cookie is signed, not readable: the verifier never shows
-    assert params["code_challenge"] not in cookie and params["state"] not in cookie
+
+
+def test_the_flow_cookie_is_scoped_and_signed(testapp, alice, issuer):
+    page = testapp.get("/ui/login")
+    res = testapp.get(page.html.find("a", string=f"Log in with {IDP}")["href"], status=302)
+    header = res.headers["Set-Cookie"]
+    assert header.startswith("membership_ui_login=")
+    for flag in ("Path=/ui/login", "HttpOnly", "SameSite=Lax", "Max-Age=600"):
+        assert flag in header, header
+    location = at_provider(res.location)
+    # a flow cookie changed in the browser is not this service's: refused before any exchange
+    (cookie,) = [c for c in testapp.cookiejar if c.name == "membership_ui_login"]
+    cookie.value = cookie.value[:-2] + ("AA" if cookie.value[-2:] != "AA" else "BB")
+    res = back(testapp, location, 400)
+    assert "expired or was started in another browser" in text(res)
+    assert issuer.token_requests == []
 
 
 def test_a_linked_identity_logs_in_with_the_same_session_as_a_password(testapp, alice, issuer):
