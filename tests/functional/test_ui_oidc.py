@@ -14,9 +14,12 @@ import pytest
 from webtest import TestApp
 
 import membership
+from membership.scripts.initialize import ensure_admin
+from membership.web.db import database
 from tests.oidc_issuer import AUDIENCE, Issuer
 
-from .conftest import TEST_SETTINGS
+from .conftest import TEST_SETTINGS, script_context, with_root
+from .helpers import ADMIN, PASSWORD, Api
 from .test_ui import Browser
 from .test_ui import text as page_text
 
@@ -303,3 +306,25 @@ def test_linking_errors_are_shown_by_the_field(app, api, issuer):
         "/ui/users/alice", "link-identity", {"issuer": "not a url", "subject": "x"}, status=422
     )
     assert res.html.select_one("#link-identity-issuer-error") is not None
+
+
+@pytest.mark.parametrize(("ours", "status"), [("s3cret", 200), ("wrong", 403)])
+def test_a_confidential_client_sends_its_secret(settings, issuer, ours, status):
+    issuer.client_secret = "s3cret"
+    app = membership.main({}, **{**settings, "membership.ui.oidc_client_secret": ours})
+    db = database(app.registry)
+    try:
+        context = script_context
+        with_root(db, lambda root: ensure_admin(context(root, app.registry), ADMIN, PASSWORD))
+        api = Api(TestApp(app))
+        api.user("alice")
+        api.post("/users/alice/identities", {"issuer": issuer.url, "subject": "a-1"}, status=201)
+        issuer.login_subject = "a-1"
+        browser = TestApp(app)
+        res = back(browser, at_provider(start(browser)), status)
+        if status == 200:
+            assert logged_in_as(browser) == "alice"
+        else:
+            assert "invalid_client" in text(res) and logged_in_as(browser) is None
+    finally:
+        db.close()
