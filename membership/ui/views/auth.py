@@ -206,7 +206,11 @@ def oidc_callback(context, request):
     except IssuerUnavailable as exc:
         return _unavailable(request, exc, came_from)
     user = user_for(context, claims, settings.oidc_username_claim)
-    if user is None or not getattr(user, "active", True):
+    if user is not None and getattr(user, "active", True) is False:
+        return _oidc_failed(
+            request, f"The user {user.id} is deactivated: ask an administrator.", 403, came_from
+        )
+    if user is None:
         log.info("OIDC login of an unknown identity: %s %s", claims["iss"], claims["sub"])
         return _oidc_failed(
             request,

@@ -62,6 +62,9 @@ def user_page(
         issuer=request.registry.membership_settings.oidc_issuer,
         new_token=new_token,
         needs_current_password=context.id == me and not request.actor.is_admin,
+        # PATCH /users/{id} {"active"}: edit there, and admin or provision (the domain's rule)
+        may_activate=bool(request.has_permission(Permission.EDIT, context))
+        and (request.actor.is_admin or request.actor.may(Permission.PROVISION, request.root)),
         scopes=SCOPES,
     )
 
@@ -169,3 +172,23 @@ def unlink_identity(context: User, request):
     return done(
         request, "Identity unlinked.", ui_path(request, context) + "#identities", "identities"
     )
+
+
+@ui_view(User, name="set-active", method="POST", permission=Permission.EDIT)
+def set_active(context: User, request):
+    """``PATCH /users/{id}`` with ``active``: an inactive user cannot log in (password,
+    tokens, JWTs, this UI) and carries no principals, but keeps their memberships."""
+    value = request.POST.get("active", "")
+    form = Form("active", {"active": value})
+    try:
+        if value not in ("true", "false"):
+            raise InvalidValue("active: true or false", subject="active")
+        rules.set_active(request.domain, context, value == "true")
+    except DomainError as exc:
+        return failed(request, exc, form, _again(context, request))
+    message = (
+        "Activated."
+        if value == "true"
+        else "Deactivated: cannot log in any more; memberships are kept."
+    )
+    return done(request, message, ui_path(request, context), "profile")
