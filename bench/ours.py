@@ -61,8 +61,9 @@ def pool(round_: int, size: int, count: int) -> list[str]:
     return [f"{member(i * stride % size)}-{round_}.{i // size}" for i in range(count)]
 
 
-def bin_path(name: str) -> str:
-    return str(Path(sys.executable).with_name(name))
+def bin_path(name: str, bindir: Path | None = None) -> str:
+    """A console script of the code measured: ours (this virtualenv) or ``bindir``'s."""
+    return str((bindir or Path(sys.executable).parent) / name)
 
 
 def app_settings(dev_ini: Path, data_fs: Path) -> dict[str, str]:
@@ -95,15 +96,31 @@ class FileStorageKind:
 
     name = "filestorage"
 
-    def __init__(self, workdir: Path, dev_ini: Path, server_settings: dict[str, str]):
+    def __init__(
+        self,
+        workdir: Path,
+        dev_ini: Path,
+        server_settings: dict[str, str],
+        bindir: Path | None = None,
+        extra: dict[str, str] | None = None,
+    ):
         self.workdir = workdir
         self.port = free_port()
+        self.bindir = bindir  # None: this virtualenv; else the previous release's
+        self.app = app_settings(dev_ini, workdir / "Data.fs") | (extra or {})
+        self.server_settings = dict(server_settings)
         self.ini_path = write_ini(
-            workdir / "membership.ini",
-            app_settings(dev_ini, workdir / "Data.fs"),
-            server_settings,
-            self.port,
+            workdir / "membership.ini", self.app, self.server_settings, self.port
         )
+
+    def configure(self, app: dict[str, str] | None = None, server: dict[str, str] | None = None):
+        """Rewrite the ini with these settings changed (takes effect at the next start).
+
+        The variants of a run (metrics off, production's threads and retries)
+        restart the same server on the same database with one thing changed.
+        """
+        settings = self.app | (app or {})
+        write_ini(self.ini_path, settings, self.server_settings | (server or {}), self.port)
 
     def ini(self) -> Path:
         return self.ini_path
@@ -112,7 +129,7 @@ class FileStorageKind:
         """Bulk-load members with the server stopped (FileStorage is single-process)."""
         with open(self.workdir / "import.log", "ab") as log:
             proc = subprocess.Popen(
-                [bin_path("import_members"), str(self.ini_path), group, "-"],
+                [bin_path("import_members", self.bindir), str(self.ini_path), group, "-"],
                 stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -132,9 +149,10 @@ class FileStorageKind:
     def server(self) -> Server:
         return Server(
             "membership",
-            [bin_path("pserve"), str(self.ini_path)],
+            [bin_path("pserve", self.bindir), str(self.ini_path)],
             self.port,
             self.workdir / "membership.log",
+            cwd=self.workdir,
         )
 
     def describe(self) -> str:
@@ -150,9 +168,10 @@ class ZeoKind(FileStorageKind):
 
     workers = 1
 
-    def __init__(self, workdir: Path, dev_ini: Path, server_settings: dict[str, str]):
+    def __init__(self, workdir: Path, dev_ini: Path, server_settings: dict[str, str], **_):
         (workdir / "zeo").mkdir(exist_ok=True)
         self.workdir = workdir
+        self.bindir = None
         self.port = free_port()
         self.zeo_port = free_port()
         self.ini_path = write_ini(
@@ -225,7 +244,12 @@ def initialize(kind) -> str:
     password = secrets.token_urlsafe(16)
     env = dict(os.environ, MEMBERSHIP_ADMIN_PASSWORD=password)
     out = subprocess.run(
-        [bin_path("initialize_membership_db"), str(kind.ini()), "--admin", ADMIN],
+        [
+            bin_path("initialize_membership_db", getattr(kind, "bindir", None)),
+            str(kind.ini()),
+            "--admin",
+            ADMIN,
+        ],
         env=env,
         capture_output=True,
         text=True,

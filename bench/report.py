@@ -22,7 +22,21 @@ OUR_OPS = {
     "user-groups": "user's groups (50, nested)",
     "add": "add member",
     "remove": "remove member",
+    "check-jwt": "check (JWT bearer)",
+    "check-subscribed": "check, webhook subscribed",
+    "add-subscribed": "add, webhook subscribed",
+    "check-metrics-on": "check, metrics on",
+    "check-metrics-off": "check, metrics off",
+    "add-production": "add, production.ini settings",
+    "scim-filter": "SCIM Users?filter=userName eq",
+    "scim-patch": "SCIM member PATCH",
+    "checks-batch": "batch checks (100 per request)",
 }
+# Measured against the previous release too (issue 18).
+PREVIOUS_OPS = ("check", "add", "page-late", "user-groups")
+ADD_OBJECTS, ADD_BYTES = 5, 2_500  # issue 18: an add writes at most 5 objects, 2.5 KB
+PAGE_OBJECTS = 10  # issue 18: a page of 100 members loads at most 10 objects cold
+BATCH_QUESTIONS = 100  # questions per POST /checks (bench.extras.QUESTIONS)
 KINTO_OPS = {
     "group": "GET group record",
     "user-groups": "groups?contains_members=",
@@ -194,6 +208,11 @@ def markdown(data: dict, plots: list[str]) -> str:
                 f"| {fmt(token.get('p50_ms'), 2)} | {fmt(cached.get('p50_ms'), 2)} |"
             )
 
+    lines += writecost_section(data)
+    lines += previous_section(data, res)
+    lines += variants_section(res)
+    lines += throughput_section(data, res)
+
     if any(r["server"] == "kinto" for r in data["results"]):
         lines += [
             "",
@@ -228,6 +247,9 @@ def markdown(data: dict, plots: list[str]) -> str:
 
     lines += ["", "## Targets (issue 7)", "", "| target | measured | met? |", "|---|--:|:-:|"]
     lines += [f"| {t} | {v} | {ok} |" for t, v, ok in targets(res)]
+    lines += ["", "## Targets (issues 10, 13, 15, 16, 18)", "", "| target | measured | met? |"]
+    lines += ["|---|--:|:-:|"]
+    lines += [f"| {t} | {v} | {ok} |" for t, v, ok in new_targets(data, res)]
 
     notes = [
         f"- {row['server']} {row['op']} ({row['size']:,}): {note}"
@@ -240,6 +262,256 @@ def markdown(data: dict, plots: list[str]) -> str:
     if plots:
         lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
     return "\n".join(lines) + "\n"
+
+
+def writecost_section(data: dict) -> list[str]:
+    cost = data.get("writecost")
+    if cost is None:
+        return []
+    lines = [
+        "",
+        "## Objects and bytes per write (issue 18)",
+        "",
+        "What one operation's transaction writes to a FileStorage, counted from the "
+        "transaction record (`bench/writecost.py`, in process). Target for an add: at most "
+        f"{ADD_OBJECTS} objects and {ADD_BYTES:,} bytes.",
+        "",
+    ]
+    if cost.get("missing"):
+        return [*lines, f"Not measured: {cost['missing']}."]
+    if cost.get("members"):
+        lines += [f"In a group of {cost['members']:,} members.", ""]
+    lines += ["| operation | objects | bytes |", "|---|--:|--:|"]
+    lines += [f"| {r['operation']} | {r['objects']:,} | {r['bytes']:,} |" for r in cost["rows"]]
+    if cost.get("page_cold_objects") is not None:
+        lines += [
+            "",
+            f"A page of 100 members loads {cost['page_cold_objects']} objects on a cold "
+            f"connection (target: at most {PAGE_OBJECTS}).",
+        ]
+    if cost.get("adds_per_second") is not None:
+        lines += ["", f"Sequential adds in process: {cost['adds_per_second']:,}/s."]
+    return lines
+
+
+def previous_section(data: dict, res: Results) -> list[str]:
+    previous = data.get("previous")
+    if not previous:
+        return []
+    lines = ["", "## Against the previous release (issue 18)", ""]
+    if previous.get("missing"):
+        return [*lines, f"Not measured: {previous['missing']}."]
+    lines += [
+        f"The release in `bench/baseline.txt` ({previous['commit']}), built with `git worktree` "
+        "into `var/bench/baseline` with its own virtualenv, loaded with its own "
+        "`initialize_membership_db` and `import_members`, served by the same waitress "
+        "settings on the same kind of FileStorage, in the same run.",
+        "",
+        "| operation | members | current 2xx/s | previous 2xx/s | current / previous "
+        "| current p50 ms | previous p50 ms | errors (current, previous) |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for op in PREVIOUS_OPS:
+        for size in res.sizes:
+            prev = res.median("previous", op, size)
+            if prev is None:
+                continue
+            cur = res.median("ours", op, size) or {}
+            lines.append(
+                f"| {OUR_OPS[op]} | {size:,} | {fmt(cur.get('rps'))} | {fmt(prev['rps'])} "
+                f"| {ratio(cur.get('rps'), prev['rps'], 2)} | {fmt(cur.get('p50_ms'), 2)} "
+                f"| {fmt(prev['p50_ms'], 2)} | {errors_cell(res.rows.get(('ours', op, size)))}, "
+                f"{errors_cell(res.rows.get(('previous', op, size)))} |"
+            )
+    return lines
+
+
+# (label, case measured, case compared with, the issue's lower bound on the ratio)
+VARIANTS = (
+    ("check: JWT bearer / PAT (issue 15)", "check-jwt", "check", 0.90),
+    ("check: webhook subscribed / none (issue 13)", "check-subscribed", "check", 0.95),
+    ("add: webhook subscribed / none (issue 13)", "add-subscribed", "add", 0.95),
+    ("check: metrics on / off (issue 16)", "check-metrics-on", "check-metrics-off", 0.95),
+)
+
+
+def variants_section(res: Results) -> list[str]:
+    rows = []
+    for label, op, base, bound in VARIANTS:
+        for size in res.sizes:
+            a, b = res.median("ours", op, size), res.median("ours", base, size)
+            if a is None or b is None:
+                continue
+            rows.append(
+                f"| {label} | {size:,} | {fmt(a['rps'])} | {fmt(b['rps'])} "
+                f"| {ratio(a['rps'], b['rps'], 2)} | >= {bound:.2f} |"
+            )
+    lines = []
+    if rows:
+        lines += [
+            "",
+            "## Same server, one thing changed",
+            "",
+            "Each pair ran on the same database. JWT and PAT checks, and the cases with a "
+            "webhook subscription (the dispatcher thread delivering to the bench's loopback "
+            "receiver meanwhile) against those without, ran on the same server; metrics on "
+            "and off are two restarts of it, back to back.",
+            "",
+            "| comparison | members | 2xx/s | compared with, 2xx/s | ratio | target |",
+            "|---|--:|--:|--:|--:|--:|",
+            *rows,
+        ]
+    row = next((r for r in res.data["results"] if r["op"] == "add-production"), None)
+    if row and row["runs"]:
+        med = row["median"]
+        statuses = {}
+        for run in row["runs"]:
+            for status, n in run["statuses"].items():
+                statuses[status] = statuses.get(status, 0) + n
+        total = sum(statuses.values())
+        n503 = statuses.get("503", 0)
+        kinto_text, _ = res.vs("add-production", "add", row["size"])
+        lines += [
+            "",
+            "## Add under production settings (issue 18)",
+            "",
+            f"{row['notes'][0] if row['notes'] else ''}; 16 connections, {row['size']:,} members.",
+            "",
+            "| 2xx/s | p50 ms | p99 ms | answers | 503 | 503 rate | / Kinto add (same run) |",
+            "|--:|--:|--:|--:|--:|--:|--:|",
+            f"| {fmt(med['rps'])} | {fmt(med['p50_ms'], 2)} | {fmt(med['p99_ms'], 2)} "
+            f"| {total:,} | {n503:,} | {percent_exact(n503, total)} "
+            f"| {kinto_text} |",
+        ]
+    return lines
+
+
+def percent_exact(a, b) -> str:
+    return "-" if not b else f"{100 * a / b:.2f}%"
+
+
+def throughput_section(data: dict, res: Results) -> list[str]:
+    lines = []
+    feed = data.get("throughput") or []
+    if feed:
+        lines += [
+            "",
+            "## Change feed and webhooks (issue 13)",
+            "",
+            "| what | count | seconds | rate |",
+            "|---|--:|--:|--:|",
+        ]
+        lines += [
+            f"| {row['what']} | {row['count']:,} | {row['seconds']:.2f} "
+            f"| {fmt(row['rate'])} {row['unit']} |"
+            for row in feed
+        ]
+    rows = []
+    for op in ("scim-filter", "scim-patch", "checks-batch"):
+        for size in res.sizes:
+            row = res.rows.get(("ours", op, size))
+            if not row:
+                continue
+            med = row["median"] or {}
+            answers = ""
+            if op == "checks-batch" and med.get("rps") is not None:
+                answers = f"{fmt(med['rps'] * BATCH_QUESTIONS)} answers/s"
+            rows.append(
+                f"| {OUR_OPS[op]} `{row['request']}` | {size:,} | {fmt(med.get('rps'))} "
+                f"| {answers} | {fmt(med.get('p50_ms'), 2)} | {fmt(med.get('p99_ms'), 2)} "
+                f"| {errors_cell(row)} |"
+            )
+    skipped = [s for s in data.get("skipped", []) if "scim" in s or "checks" in s]
+    if rows or skipped:
+        lines += ["", "## SCIM (issue 14) and batch checks (issue 18)", ""]
+    if rows:
+        lines += [
+            "| case | members | 2xx/s | answers/s | p50 ms | p99 ms | errors |",
+            "|---|--:|--:|--:|--:|--:|--:|",
+            *rows,
+        ]
+    lines += [f"- skipped: {s}" for s in skipped]
+    return lines
+
+
+def new_targets(data: dict, res: Results) -> list[tuple[str, str, str]]:
+    """Issues 10, 13, 15, 16 and 18: each target with what this run measured."""
+    rows = []
+    cost = data.get("writecost") or {}
+    add_cost = next((r for r in cost.get("rows", []) if r["operation"] == "add"), None)
+    if cost:
+        rows.append(
+            (
+                f"an add writes <= {ADD_OBJECTS} objects and <= {ADD_BYTES:,} bytes",
+                f"{add_cost['objects']} objects, {add_cost['bytes']:,} bytes"
+                if add_cost
+                else "not measured",
+                "n/a"
+                if add_cost is None
+                else met(
+                    add_cost["objects"] <= ADD_OBJECTS and add_cost["bytes"] <= ADD_BYTES, True
+                ),
+            )
+        )
+    if cost.get("page_cold_objects") is not None:
+        loads = cost["page_cold_objects"]
+        rows.append(
+            (
+                f"a page of 100 members loads <= {PAGE_OBJECTS} objects cold",
+                f"{loads} objects",
+                met(loads, PAGE_OBJECTS, at_least=False),
+            )
+        )
+    pyramid = res.rps("pyramid", "ceiling")
+    check = res.rps("ours", "check", 1_000)
+    rows.append(
+        (
+            "check at 1,000 >= 70% of minimal Pyramid ACL view",
+            percent(check, pyramid),
+            met(quotient(check, pyramid), 0.7),
+        )
+    )
+    for op, bound, issue in (("check", 0.95, 10), ("add", 0.95, 10), ("add", 2.0, 18)):
+        for size in res.sizes:
+            if res.median("previous", op, size) is None:
+                continue
+            a, b = res.rps("ours", op, size), res.rps("previous", op, size)
+            rows.append(
+                (
+                    f"{OUR_OPS[op]} at {size:,}: current / previous release >= {bound:g} "
+                    f"(issue {issue})",
+                    ratio(a, b, 2),
+                    met(quotient(a, b), bound),
+                )
+            )
+    prod = res.rows.get(("ours", "add-production", 1_000))
+    if prod and prod["runs"]:
+        text, value = res.vs("add-production", "add", 1_000)
+        rows.append(("add (production settings) >= 3x Kinto add at 1,000", text, met(value, 3)))
+        total = sum(n for run in prod["runs"] for n in run["statuses"].values())
+        n503 = sum(run["statuses"].get("503", 0) for run in prod["runs"])
+        rows.append(
+            (
+                "add (production settings, 16 connections): 0 % 503",
+                percent_exact(n503, total),
+                met(n503 == 0, True),
+            )
+        )
+    batch = res.rps("ours", "checks-batch", 1_000)
+    rows.append(
+        (
+            f"batch checks at 1,000 ({BATCH_QUESTIONS} per request) >= 20,000 answers/s",
+            fmt(batch * BATCH_QUESTIONS) if batch else "not measured",
+            met(batch * BATCH_QUESTIONS, 20_000) if batch else "n/a",
+        )
+    )
+    for label, op, base, bound in VARIANTS:
+        size = min(res.sizes) if res.sizes else None
+        a, b = res.rps("ours", op, size), res.rps("ours", base, size)
+        if a is None or b is None:
+            continue
+        rows.append((f"{label} at {size:,} >= {bound:.2f}", ratio(a, b, 2), met(a / b, bound)))
+    return rows
 
 
 def met(value, bound, at_least=True) -> str:

@@ -18,6 +18,7 @@ out, whatever happened. Run ``python -m bench.run --help`` for the options.
 """
 
 import argparse
+import configparser
 import datetime as dt
 import json
 import os
@@ -32,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 
-from bench import kinto, load, ours, report
+from bench import baseline, extras, kinto, load, loopback, ours, report
 from bench.client import Client, basic
 from bench.load import Load, Request
 from bench.servers import BenchError, Server, Servers, free_port, plain, server_settings, write_ini
@@ -41,6 +42,18 @@ REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
 KINTO_VENV = REPO / "var" / "bench" / "kinto-venv"
 CEILING_TOKEN = "ceiling-token"
+EVENTS_USERS = 1_000  # feed events are made by adding and removing these, 1,000 per request
+PREVIOUS_OPS = ("check", "add", "page-late", "user-groups")  # run against the previous release
+
+
+def production_settings() -> tuple[dict[str, str], dict[str, str]]:
+    """What production.ini changes that a single FileStorage process can use:
+    its retry attempts (``[app:main]``) and its waitress threads (``[server:main]``)."""
+    parser = configparser.RawConfigParser()
+    parser.read(REPO / "production.ini")
+    app = {"retry.attempts": parser.get("app:main", "retry.attempts", fallback="10")}
+    server = {"threads": parser.get("server:main", "threads", fallback="8")}
+    return app, server
 
 
 @dataclass(frozen=True)
@@ -51,6 +64,9 @@ class Mode:
     runs: int  # runs per case; the median is reported
     warmup: float  # seconds of unmeasured load before a read case's first run
     budget_minutes: float  # past this, remaining cases are skipped (and listed)
+    feed_events: int = 20_000  # changes generated, then read through GET /changes
+    webhook_seconds: float = 30.0  # at most this long counting webhook deliveries
+    baseline_sizes: tuple[int, ...] = (1_000, 100_000)  # the previous release's sizes
 
     @property
     def pool(self) -> int:
@@ -59,9 +75,20 @@ class Mode:
 
 
 MODES = {
-    "full": Mode("full", (1_000, 100_000, 1_000_000), 20.0, 2, 2.0, 40.0),
-    "quick": Mode("quick", (1_000, 100_000), 3.0, 1, 1.0, 3.0),
+    "full": Mode("full", (1_000, 100_000, 1_000_000), 20.0, 2, 2.0, 55.0),
+    "quick": Mode("quick", (1_000, 100_000), 3.0, 1, 1.0, 7.0, 5_000, 10.0),
 }
+
+
+@dataclass
+class Previous:
+    """The previous release's server at one size, and its cases (issue 18)."""
+
+    server: Server
+    client: Client
+    reads: dict  # op -> Case
+    add: "Case"
+    pools: dict[str, list[str]]
 
 
 @dataclass
@@ -114,6 +141,11 @@ class Bench:
         self.cases: list[Case] = []
         self.skipped: list[str] = []
         self.waitress = server_settings(REPO / "development.ini")
+        self.throughput: list[dict] = []  # feed and webhook rates (not wrk runs)
+        self.issuer = None  # bench.loopback.Issuer: JWTs for check-jwt
+        self.receiver = None  # bench.loopback.Receiver: webhook deliveries
+        self.baseline: dict = {}  # the previous release: commit, or why it is missing
+        self.baseline_bin: Path | None = None
 
     # -- measuring ---------------------------------------------------------
 
@@ -144,7 +176,7 @@ class Bench:
             else "no request answered within the run"
         )
         log(
-            f"  {case.server:8} {case.op:12} {case.size or '':>9} "
+            f"  {case.server:8} {case.op:17} {case.size or '':>9} "
             f"{result.ok_rps:9.1f} 2xx/s  {latency}{flag}"
         )
         return result
@@ -190,29 +222,35 @@ class Bench:
         log(f"membership, {size:,} members ({self.kind})")
         workdir = self.workdir / f"ours-{size}"
         workdir.mkdir()
-        kind = ours.KINDS[self.kind](workdir, REPO / "development.ini", self.waitress)
-        password = ours.initialize(kind)
-        server = servers.start(kind.server())
-        token = ours.create_structure(server.port, password)
-        servers.stop(server)
-
-        started = time.monotonic()
-        kind.import_members(ours.GROUP, (ours.member(i) for i in range(size)))
-        pools = {r: ours.pool(r, size, self.mode.pool) for r in range(1, self.mode.runs + 1)}
-        kind.import_members(ours.POOL_GROUP, (u for ids in pools.values() for u in ids))
-        log(f"  imported {size:,} members + pool in {time.monotonic() - started:.0f}s")
-
-        server = servers.start(kind.server())
+        extra = {"membership.webhooks.allow_private": "true"}  # the loopback receiver
+        if self.issuer is not None:
+            extra |= self.issuer.settings()
+        kind = ours.KINDS[self.kind](workdir, REPO / "development.ini", self.waitress, extra=extra)
+        # The variants (metrics off, production settings) and the feed run at the
+        # smallest size, on FileStorage: they restart the same server with one change.
+        variants = size == min(self.mode.sizes) and self.kind == "filestorage"
+        runs = range(1, self.mode.runs + 1)
+        pools = {f"add-{r}": ours.pool(r, size, self.mode.pool) for r in runs}
+        pools |= {f"sub-{r}": ours.pool(10 + r, size, self.mode.pool) for r in runs}
+        pools |= {f"scim-{r}": ours.pool(40 + r, size, self.mode.pool) for r in runs}
+        if variants:
+            pools["production"] = ours.pool(20, size, self.mode.pool)
+            pools["events"] = ours.pool(30, size, EVENTS_USERS)
+        previous = self.start_previous(servers, size)
+        server, token, password = self.prepare(servers, kind, size, pools)
         auth = f"Bearer {token}"
         client = Client(server.port, auth=auth)
-        count = client.get(ours.GROUP).get("member_count")
-        if count is not None and count != size:
-            raise BenchError(f"{ours.GROUP} has {count} members, not {size}")
         cursor = ours.late_cursor(client, size)
         members = f"{ours.GROUP}/members"
         check = f"{members}/{ours.member(size // 2)}"
-        reads = [
-            Case("ours", "check", size, Request("GET", check, auth)),
+        reads = [Case("ours", "check", size, Request("GET", check, auth))]
+        if self.issuer is not None:
+            # The same check with a JWT from the loopback issuer (its key is fetched
+            # once, by the warm-up, and cached): issue 15's "within 10 % of a PAT".
+            jwt = f"Bearer {self.issuer.token(ours.ADMIN)}"
+            Client(server.port, auth=jwt).get(check)  # a 401 here stops the run, clearly
+            reads.append(Case("ours", "check-jwt", size, Request("GET", check, jwt)))
+        reads += [
             # The same check with the admin's password on every request: argon2 once,
             # then membership.auth.basic_cache_seconds answers (the warm-up fills it).
             Case("ours", "check-basic", size, Request("GET", check, basic(ours.ADMIN, password))),
@@ -233,24 +271,86 @@ class Bench:
         ]
         add = Case("ours", "add", size, Request("POST", members, auth))
         remove = Case("ours", "remove", size, Request("DELETE", f"{members}/{{id}}", auth))
-        for case in (*reads, add, remove):
+        check_sub = Case("ours", "check-subscribed", size, Request("GET", check, auth))
+        add_sub = Case("ours", "add-subscribed", size, Request("POST", members, auth))
+        optional = extras.Optional(client, auth, size, check)
+        for case in (*reads, add, remove, check_sub, add_sub):
             case.kind = self.kind
-        for round_ in range(1, self.mode.runs + 1):
+        for round_ in runs:
             for case in reads:
                 self.measure(server.port, case, warmup=round_ == 1)
-            self.add_then_remove(client, server.port, add, remove, pools[round_])
+                if previous and case.op in previous.reads:
+                    # The same case against the previous release, right after ours.
+                    self.measure(previous.server.port, previous.reads[case.op], round_ == 1)
+            self.add_run(client, server.port, add, pools[f"add-{round_}"], remove)
+            if previous:
+                port = previous.server.port
+                self.add_run(previous.client, port, previous.add, previous.pools[f"add-{round_}"])
+            if self.wanted("check-subscribed", "add-subscribed"):
+                # Issue 13: the same check and add with a webhook subscription active
+                # (its deliveries, to the bench's loopback receiver, run meanwhile).
+                hook = extras.subscribe(client, self.receiver.url)
+                self.measure(server.port, check_sub, warmup=True)
+                self.add_run(client, server.port, add_sub, pools[f"sub-{round_}"])
+                extras.unsubscribe(client, hook)
+            for case in optional.read_cases(self.wanted):
+                self.note_skip(case)
+                if case.request is not None:
+                    self.measure(server.port, case, warmup=round_ == 1)
+            if self.wanted("scim-patch"):
+                scim_patch = optional.scim_patch(self.workdir, pools[f"scim-{round_}"])
+                self.note_skip(scim_patch)
+                if scim_patch.request is not None and self.measure(server.port, scim_patch):
+                    optional.scim_cleanup(pools[f"scim-{round_}"])
+        if previous:
+            servers.stop(previous.server)
+        if variants and self.wanted("feed"):
+            self.feed(client, pools["events"])
         servers.stop(server)
+        if variants:
+            self.variants(servers, kind, auth, check, pools["production"])
 
-    def add_then_remove(self, client, port, add: Case, remove: Case, pool: list[str]) -> None:
+    def wanted(self, *ops: str) -> bool:
+        return not self.only or any(op in self.only for op in ops)
+
+    def note_skip(self, case: Case) -> None:
+        """An optional case whose endpoint is absent: listed once, with the reason."""
+        if case.request is None and case.notes:
+            message = f"{case.server} {case.op} size={case.size}: {case.notes[0]}"
+            if message not in self.skipped:
+                self.skipped.append(message)
+                log(f"  skip {case.op} {case.size}: {case.notes[0]}")
+
+    def prepare(self, servers: Servers, kind, size: int, pools: dict[str, list[str]]):
+        """A database of ``size`` members plus the pool users; the server started on it.
+
+        Answers ``(server, token, admin password)``. The same for the current
+        code and the previous release: each loads with its own scripts.
+        """
+        password = ours.initialize(kind)
+        server = servers.start(kind.server())
+        token = ours.create_structure(server.port, password)
+        servers.stop(server)
+        started = time.monotonic()
+        kind.import_members(ours.GROUP, (ours.member(i) for i in range(size)))
+        kind.import_members(ours.POOL_GROUP, (u for ids in pools.values() for u in ids))
+        log(f"  imported {size:,} members + pool in {time.monotonic() - started:.0f}s")
+        server = servers.start(kind.server())
+        count = Client(server.port, auth=f"Bearer {token}").get(ours.GROUP).get("member_count")
+        if count is not None and count != size:
+            raise BenchError(f"{ours.GROUP} has {count} members, not {size}")
+        return server, token, password
+
+    def add_run(self, client, port, add: Case, pool: list[str], remove: Case | None = None):
         """Add pool users (201 each), then remove exactly those (204 each).
 
         The remove run gets the ids the add run really added (a 503 adds
         nothing), checked on the server in the order they were added, so
         neither run sees a 404 or 409 of the bench's own making. Whatever the
-        remove run left is taken out unmeasured: the next round starts from
-        the same group.
+        remove run left (all of it without ``remove``) is taken out
+        unmeasured: the next case starts from the same group.
         """
-        path = self.workdir / f"add-{add.size}.txt"
+        path = self.workdir / f"{add.op}-{add.size}.txt"
         path.write_text("\n".join(pool) + "\n")
         add.request = Request(
             "POST",
@@ -268,6 +368,9 @@ class Bench:
         added = ours.still_members(client, pool[: result.sent])
         if not added:
             return
+        if remove is None:
+            ours.remove_all(client, added)
+            return
         path = self.workdir / f"remove-{add.size}.txt"
         path.write_text("\n".join(added) + "\n")
         remove.request = Request(
@@ -281,6 +384,102 @@ class Bench:
             )
         sent = result.sent if result is not None else 0
         ours.remove_all(client, ours.still_members(client, added[:sent]) + added[sent:])
+
+    # -- the change feed and webhooks (issue 13) ---------------------------
+
+    def feed(self, client: Client, users: list[str]) -> None:
+        """Events/s read through ``GET /changes``, webhooks delivered/s to the receiver."""
+        if time.monotonic() + 60 > self.deadline:
+            self.skipped.append("feed throughput: time budget spent")
+            return
+        log(f"  feed: generating {self.mode.feed_events:,} changes")
+        start, made = extras.make_changes(client, users, self.mode.feed_events)
+        read, seconds = extras.read_feed(client, start, made, least=self.mode.duration / 2)
+        self.throughput.append(
+            {
+                "what": f"change feed read, `GET /changes?limit=1000` pages, one client "
+                f"({made:,} changes, read again until {self.mode.duration / 2:g} s passed)",
+                "unit": "events/s",
+                "count": read,
+                "seconds": round(seconds, 3),
+                "rate": read / seconds if seconds else None,
+            }
+        )
+        log(f"  feed: read {read:,} changes in {seconds:.2f}s: {read / seconds:,.0f} events/s")
+        delivered, seconds = extras.deliver(client, self.receiver, start, made, self.mode)
+        self.throughput.append(
+            {
+                "what": "webhooks delivered to a loopback receiver (dispatcher thread in "
+                "pserve, backlog replayed from a cursor)",
+                "unit": "deliveries/s",
+                "count": delivered,
+                "seconds": round(seconds, 3),
+                "rate": delivered / seconds if seconds else None,
+            }
+        )
+        rate = delivered / seconds if seconds else 0
+        log(f"  webhooks: {delivered:,} delivered in {seconds:.1f}s: {rate:,.0f}/s")
+
+    # -- variants of the same server (issues 16 and 18) ---------------------
+
+    def variants(self, servers: Servers, kind, auth: str, check: str, pool: list[str]) -> None:
+        """Restart the same database with one thing changed, and measure the difference."""
+        client_port = kind.port
+        size = min(self.mode.sizes)
+        if self.wanted("check-metrics-off", "check-metrics-on"):
+            for op, enabled in (("check-metrics-off", "false"), ("check-metrics-on", "true")):
+                kind.configure(app={"membership.metrics.enabled": enabled})
+                server = servers.start(kind.server())
+                self.measure(client_port, Case("ours", op, size, Request("GET", check, auth)), True)
+                servers.stop(server)
+        if self.wanted("add-production"):
+            app, server_settings = production_settings()
+            kind.configure(app=app, server=server_settings)
+            server = servers.start(kind.server())
+            add = Case(
+                "ours", "add-production", size, Request("POST", f"{ours.GROUP}/members", auth)
+            )
+            add.notes.append(
+                "production.ini's settings on FileStorage: "
+                + ", ".join(f"{k} = {v}" for k, v in (app | server_settings).items())
+            )
+            self.add_run(Client(server.port, auth=auth), server.port, add, pool)
+            servers.stop(server)
+        kind.configure()
+
+    # -- the previous release (issue 18) -------------------------------------
+
+    def start_previous(self, servers: Servers, size: int) -> "Previous | None":
+        """The previous release on its own database of ``size`` members, started beside
+        the current code, so each case of it runs right after the same case of ours."""
+        if self.baseline_bin is None or size not in self.mode.baseline_sizes:
+            return None
+        if not self.wanted(*PREVIOUS_OPS):
+            return None
+        if time.monotonic() + 90 > self.deadline:
+            self.skipped.append(f"previous release, size={size}: time budget spent")
+            return None
+        log(f"previous release {self.baseline['commit']}, {size:,} members (filestorage)")
+        workdir = self.workdir / f"previous-{size}"
+        workdir.mkdir()
+        kind = ours.FileStorageKind(
+            workdir, baseline.CHECKOUT / "development.ini", self.waitress, self.baseline_bin
+        )
+        runs = range(1, self.mode.runs + 1)
+        pools = {f"add-{r}": ours.pool(r, size, self.mode.pool) for r in runs}
+        server, token, _ = self.prepare(servers, kind, size, pools)
+        auth = f"Bearer {token}"
+        client = Client(server.port, auth=auth)
+        cursor = ours.late_cursor(client, size)
+        members = f"{ours.GROUP}/members"
+        requests = {
+            "check": Request("GET", f"{members}/{ours.member(size // 2)}", auth),
+            "page-late": Request("GET", f"{members}?limit=100&cursor={cursor}", auth),
+            "user-groups": Request("GET", f"/users/{ours.NESTED_USER}/groups", auth),
+        }
+        reads = {op: Case("previous", op, size, request) for op, request in requests.items()}
+        add = Case("previous", "add", size, Request("POST", members, auth))
+        return Previous(server, client, reads, add, pools)
 
     # -- Kinto -------------------------------------------------------------
 
@@ -378,8 +577,13 @@ def parse_args(argv):
     )
     parser.add_argument(
         "--cases",
-        help="only these operations, comma-separated: check, check-basic, group, page-first, "
-        "page-late, user-groups, add, remove (Kinto's equivalents follow)",
+        help="only these operations, comma-separated: check, check-jwt, check-basic, group, "
+        "page-first, page-late, user-groups, add, remove, check-subscribed, add-subscribed, "
+        "feed, check-metrics-off, check-metrics-on, add-production, scim-filter, scim-patch, "
+        "checks-batch, writecost (Kinto's and the previous release's equivalents follow)",
+    )
+    parser.add_argument(
+        "--no-previous", action="store_true", help="skip the previous release (baseline.txt)"
     )
     parser.add_argument("--no-kinto", action="store_true", help="skip the peer")
     parser.add_argument("--no-ceiling", action="store_true", help="skip the ceiling apps")
@@ -415,8 +619,23 @@ def main(argv=None) -> int:
     bench = Bench(mode, load_, workdir, args.kind, only)
     log(f"bench {mode.name}: sizes {mode.sizes}, {mode.runs} x {mode.duration:g}s per case")
     failure = None
+    writecost = None
     try:
-        with Servers() as servers:
+        if args.kind == "filestorage" and not args.no_previous and bench.wanted(*PREVIOUS_OPS):
+            try:
+                bench.baseline = {"commit": baseline.commit()}
+                short, bench.baseline_bin = baseline.ensure(log)
+                bench.baseline["commit"] = short
+            except (baseline.BaselineMissing, OSError, subprocess.SubprocessError) as exc:
+                bench.baseline["missing"] = str(exc)
+                log(f"previous release not measured: {exc}")
+        if bench.wanted("writecost"):
+            writecost = extras.write_cost(log)
+        with (
+            Servers() as servers,
+            loopback.Issuer() as bench.issuer,
+            loopback.Receiver() as bench.receiver,
+        ):
             if not args.no_ceiling:
                 bench.ceiling(servers)
             for size in mode.sizes:
@@ -457,6 +676,9 @@ def main(argv=None) -> int:
             "kind": ours.KINDS[args.kind].__doc__.strip(),
         },
         "results": [case.record() for case in bench.cases],
+        "previous": bench.baseline or None,
+        "throughput": bench.throughput,
+        "writecost": writecost,
         "skipped": bench.skipped,
         "failure": failure,
     }

@@ -1,0 +1,249 @@
+"""The cases beside the core ones: the change feed and webhooks (issue 13), SCIM
+(issue 14), batch checks (issue 18) and the objects/bytes per write (issue 18).
+
+SCIM and ``POST /checks`` are built on their own branches: when the server
+answers 404 there, their cases carry no request and a note saying so, and the
+run lists them as skipped. Once the endpoints land, they run unchanged.
+"""
+
+import json
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+from bench import ours
+from bench.client import Client
+from bench.load import Request
+from bench.servers import BenchError
+
+SCIM = "/scim/v2"
+SCIM_PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+CHECKS = "/checks"
+QUESTIONS = 100  # per POST /checks request
+
+
+# -- webhooks and the feed -------------------------------------------------
+
+
+def subscribe(client: Client, url: str) -> dict:
+    """A webhook subscription to ``url`` (every type, the whole tree), from now on."""
+    return client.post("/webhooks", {"url": url, "description": "bench"})
+
+
+def unsubscribe(client: Client, hook: dict) -> None:
+    client.request("DELETE", f"/webhooks/{hook['id']}", expect=(204,))
+
+
+def make_changes(client: Client, users: list[str], events: int) -> tuple[str, int]:
+    """At least ``events`` changes: ``users`` added to the group and removed again,
+    1,000 operations per request. Answers the feed cursor from before them and
+    how many changes the feed holds after it (counted, not assumed)."""
+    start = client.get("/changes?after=now")["cursor"]
+    made = 0
+    members = f"{ours.GROUP}/members"
+    while made < events:
+        for op in ("add", "remove"):
+            for first in range(0, len(users), 1000):
+                chunk = users[first : first + 1000]
+                ops = [
+                    {"op": op, "user": user} | ({"role": "member"} if op == "add" else {})
+                    for user in chunk
+                ]
+                client.request("PATCH", members, ops, expect=(200,))
+                made += len(chunk)
+    return start, made
+
+
+def read_feed(client: Client, start: str, expected: int, least: float = 1.0):
+    """Page through ``GET /changes`` from ``start`` (1,000 per page) until ``expected``
+    items or the end, again until ``least`` seconds have passed (a rate from more
+    than a handful of requests); answers ``(items read, seconds)``."""
+    read = 0
+    began = time.perf_counter()
+    while True:
+        cursor, this_pass = start, 0
+        while this_pass < expected:
+            body = client.get(f"/changes?after={quote(cursor)}&limit=1000")
+            if not body["items"]:
+                break
+            this_pass += len(body["items"])
+            cursor = body["cursor"]
+        read += this_pass
+        elapsed = time.perf_counter() - began
+        if elapsed >= least or not this_pass:
+            return read, elapsed
+
+
+def deliver(client: Client, receiver, start: str, expected: int, mode) -> tuple[int, float]:
+    """A subscription replaying the changes after ``start`` to ``receiver``; answers
+    ``(deliveries counted, seconds from the replay's start to the last one)``, bounded
+    by ``mode.webhook_seconds``."""
+    receiver.reset()
+    hook = subscribe(client, receiver.url)
+    try:
+        began = time.monotonic()
+        client.request("PATCH", f"/webhooks/{hook['id']}", {"cursor": start}, expect=(200,))
+        deadline = began + mode.webhook_seconds
+        while receiver.count < expected and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with receiver.lock:
+            count, last = receiver.count, receiver.last
+    finally:
+        unsubscribe(client, hook)
+    return count, ((last or began) - began)
+
+
+# -- SCIM and batch checks: run where the endpoints exist ---------------------
+
+
+class Optional:
+    """Cases for endpoints other branches add; each ``Case`` without a request says why."""
+
+    def __init__(self, client: Client, auth: str, size: int, check_path: str):
+        self.client = client
+        self.auth = auth
+        self.size = size
+        self.user = check_path.rsplit("/", 1)[1]  # the member the check asks about
+        self._scim = None  # None: not probed yet; False: absent; else the group's SCIM id
+
+    def _case(self, op: str, request: Request | None, note: str | None = None):
+        from bench.run import Case  # the run's record type (run imports this module)
+
+        case = Case("ours", op, self.size, request)
+        if note:
+            case.notes.append(note)
+        return case
+
+    def scim_group(self):
+        """The SCIM id of ``/groups/g`` (its stable id), or False when SCIM is absent."""
+        if self._scim is None:
+            status, _, _ = self.client.request(
+                "GET", f"{SCIM}/ServiceProviderConfig", expect=(200, 401, 403, 404)
+            )
+            if status == 404:
+                self._scim = False
+            else:
+                group = self.client.get(ours.GROUP)
+                self._scim = group.get("id") or False
+        return self._scim
+
+    def read_cases(self, wanted) -> list:
+        """The SCIM filter and the batch check, those ``wanted(op)`` asks for."""
+        cases = []
+        if not wanted("scim-filter"):
+            pass
+        elif self.scim_group():
+            filter_ = quote(f'userName eq "{self.user}"')
+            path = f"{SCIM}/Users?filter={filter_}"
+            _, body, _ = self.client.request("GET", path, expect=(200,))
+            case = self._case("scim-filter", Request("GET", path, self.auth))
+            if body.get("totalResults") != 1:
+                case.notes.append(f"the filter found {body.get('totalResults')} users, not 1")
+            cases.append(case)
+        else:
+            cases.append(self._case("scim-filter", None, "/scim/v2 answers 404 (not on main yet)"))
+        if wanted("checks-batch"):
+            cases.append(self.checks_case())
+        return cases
+
+    def scim_patch(self, workdir: Path, pool: list[str]):
+        """A SCIM member PATCH per request: one pool user added to ``/groups/g``."""
+        group = self.scim_group()
+        if not group:
+            return self._case("scim-patch", None, "/scim/v2 answers 404 (not on main yet)")
+        path = workdir / f"scim-{self.size}.txt"
+        path.write_text("\n".join(pool) + "\n")
+        body = {
+            "schemas": [SCIM_PATCH],
+            "Operations": [{"op": "add", "path": "members", "value": [{"value": "{id}"}]}],
+        }
+        return self._case(
+            "scim-patch",
+            Request(
+                "PATCH",
+                f"{SCIM}/Groups/{group}",
+                self.auth,
+                body=json.dumps(body),
+                ctype="application/scim+json",
+                idfile=str(path),
+            ),
+        )
+
+    def scim_cleanup(self, pool: list[str]) -> None:
+        """Take out (unmeasured) the pool users the SCIM PATCH run added."""
+        ours.remove_all(self.client, ours.still_members(self.client, pool))
+
+    def checks_case(self):
+        """``POST /checks`` with 100 questions (members and non-members of ``/groups/g``)."""
+        # Half members spread over the group, half a user who is not in it.
+        questions = [
+            {
+                "user": ours.member(i * self.size // QUESTIONS) if i % 2 == 0 else ours.NESTED_USER,
+                "group": ours.GROUP,
+            }
+            for i in range(QUESTIONS)
+        ]
+        found = None
+        for body in ({"checks": questions}, questions):
+            status, answer, _ = self.client.request(
+                "POST", CHECKS, body, expect=(200, 400, 404, 405, 422)
+            )
+            if status == 404 or status == 405:
+                return self._case(
+                    "checks-batch", None, f"POST {CHECKS} answers {status} (not on main yet)"
+                )
+            if status == 200:
+                found = body
+                break
+        if found is None:
+            raise BenchError(f"POST {CHECKS} refused both body shapes: {answer}")
+        return self._case(
+            "checks-batch",
+            Request("POST", CHECKS, self.auth, body=json.dumps(found), ctype="application/json"),
+        )
+
+
+# -- objects and bytes per write (bench/writecost.py, helper `storage`) -------
+
+
+def write_cost(log) -> dict:
+    """Objects and bytes each write commits to a FileStorage, from ``bench.writecost``.
+
+    Answers ``{"rows": [{"operation", "objects", "bytes"}...], "page_cold_objects"?,
+    "adds_per_second"?}``, or ``{"missing": why}`` when this branch has no
+    ``bench/writecost.py`` yet. ``measure()`` may answer the rows as a list, or a
+    dict with ``writes`` (operation -> objects, bytes), ``page`` and
+    ``adds_per_second``.
+    """
+    try:
+        from bench import writecost
+    except ImportError as exc:
+        return {"missing": f"bench/writecost.py is not on this branch ({exc})"}
+    log("writes: objects and bytes per operation (bench.writecost, in process)")
+    try:
+        result = writecost.measure()
+    except Exception as exc:  # a failure there must not stop the load tests
+        log(f"writecost failed: {exc!r}")
+        return {"missing": f"bench.writecost.measure() failed: {exc!r}"}
+    out: dict = {}
+    if isinstance(result, dict):
+        writes = result.get("writes", {})
+        rows = [
+            {"operation": name, "objects": row["objects"], "bytes": row["bytes"]}
+            for name, row in writes.items()
+        ]
+        page = result.get("page") or {}
+        if page.get("cold_objects") is not None:
+            out["page_cold_objects"] = page["cold_objects"]
+        if result.get("adds_per_second") is not None:
+            out["adds_per_second"] = result["adds_per_second"]
+        if result.get("members") is not None:
+            out["members"] = result["members"]
+    else:
+        rows = [dict(row) for row in result]
+    out["rows"] = rows
+    for row in rows:
+        log(f"  {row['operation']:14} {row['objects']:4} objects {row['bytes']:7,} bytes")
+    if "page_cold_objects" in out:
+        log(f"  a page of 100 members, cold: {out['page_cold_objects']} objects loaded")
+    return out
