@@ -14,7 +14,6 @@ from urllib.parse import quote
 from bench import ours
 from bench.client import Client
 from bench.load import Request
-from bench.servers import BenchError
 
 SCIM = "/scim/v2"
 SCIM_PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -146,13 +145,12 @@ class Optional:
             cases.append(self.checks_case())
         return cases
 
-    def scim_patch(self, workdir: Path, pool: list[str]):
-        """A SCIM member PATCH per request: one pool user added to ``/groups/g``."""
+    def scim_patch(self, workdir: Path):
+        """A SCIM member PATCH per request: one pool user added to ``/groups/g``
+        (``use_pool`` names the users before each run)."""
         group = self.scim_group()
         if not group:
             return self._case("scim-patch", None, "/scim/v2 answers 404 (not on main yet)")
-        path = workdir / f"scim-{self.size}.txt"
-        path.write_text("\n".join(pool) + "\n")
         body = {
             "schemas": [SCIM_PATCH],
             "Operations": [{"op": "add", "path": "members", "value": [{"value": "{id}"}]}],
@@ -165,41 +163,49 @@ class Optional:
                 self.auth,
                 body=json.dumps(body),
                 ctype="application/scim+json",
-                idfile=str(path),
+                idfile=str(workdir / f"scim-{self.size}.txt"),
             ),
         )
+
+    def use_pool(self, case, pool: list[str]) -> None:
+        """The users the next run of ``case`` adds, one per request."""
+        Path(case.request.idfile).write_text("\n".join(pool) + "\n")
 
     def scim_cleanup(self, pool: list[str]) -> None:
         """Take out (unmeasured) the pool users the SCIM PATCH run added."""
         ours.remove_all(self.client, ours.still_members(self.client, pool))
 
     def checks_case(self):
-        """``POST /checks`` with 100 questions (members and non-members of ``/groups/g``)."""
-        # Half members spread over the group, half a user who is not in it.
-        questions = [
-            {
-                "user": ours.member(i * self.size // QUESTIONS) if i % 2 == 0 else ours.NESTED_USER,
-                "group": ours.GROUP,
-            }
-            for i in range(QUESTIONS)
-        ]
-        found = None
-        for body in ({"checks": questions}, questions):
-            status, answer, _ = self.client.request(
-                "POST", CHECKS, body, expect=(200, 400, 404, 405, 422)
-            )
-            if status == 404 or status == 405:
-                return self._case(
-                    "checks-batch", None, f"POST {CHECKS} answers {status} (not on main yet)"
+        """``POST /checks {"items": [...]}`` with 100 questions: direct and effective
+        membership of ``/groups/g`` and of a nested group, and a permission question."""
+        nested = "/groups/n0"  # the nested user is in its subgroup 4 levels below
+        questions = []
+        for i in range(QUESTIONS):
+            member = ours.member(i * self.size // QUESTIONS)
+            kind = i % 4
+            if kind == 0:
+                questions.append({"user": member, "group": ours.GROUP})
+            elif kind == 1:
+                questions.append({"user": ours.NESTED_USER, "group": ours.GROUP})  # no
+            elif kind == 2:
+                questions.append({"user": ours.NESTED_USER, "group": nested, "effective": True})
+            else:
+                questions.append(
+                    {"user": member, "permission": "manage-members", "path": ours.GROUP}
                 )
-            if status == 200:
-                found = body
-                break
-        if found is None:
-            raise BenchError(f"POST {CHECKS} refused both body shapes: {answer}")
+        body = {"items": questions}
+        status, answer, _ = self.client.request(
+            "POST", CHECKS, body, expect=(200, 400, 404, 405, 422)
+        )
+        if status in (404, 405):
+            note = f"POST {CHECKS} answers {status} (not on main yet)"
+            return self._case("checks-batch", None, note)
+        if status != 200:
+            note = f"POST {CHECKS} refused the bench's questions ({status}): {answer}"
+            return self._case("checks-batch", None, note)
         return self._case(
             "checks-batch",
-            Request("POST", CHECKS, self.auth, body=json.dumps(found), ctype="application/json"),
+            Request("POST", CHECKS, self.auth, body=json.dumps(body), ctype="application/json"),
         )
 
 

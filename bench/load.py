@@ -121,3 +121,33 @@ def run(port: int, request: Request, load: Load, duration: float | None = None) 
         loadavg=loadavg,
         sent=data["sent"],
     )
+
+
+def combine(parts: list[RunResult]) -> RunResult:
+    """One result from consecutive slices of the same case: counts and seconds
+    added up, latency percentiles the median of the slices' (an approximation)."""
+    import statistics
+
+    timed = [part for part in parts if part.requests] or parts
+    statuses: dict[str, int] = {}
+    errors: dict[str, int] = {}
+    for part in parts:
+        for key, n in part.statuses.items():
+            statuses[key] = statuses.get(key, 0) + n
+        for key, n in part.socket_errors.items():
+            errors[key] = errors.get(key, 0) + n
+    requests = sum(part.requests for part in parts)
+    seconds = sum(part.seconds for part in parts)
+    return RunResult(
+        rps=requests / seconds if seconds else 0.0,
+        requests=requests,
+        seconds=seconds,
+        latency_ms={
+            key: statistics.median(part.latency_ms[key] for part in timed)
+            for key in timed[0].latency_ms
+        },
+        statuses=statuses,
+        socket_errors=errors,
+        loadavg=parts[0].loadavg,
+        sent=sum(part.sent for part in parts),
+    )

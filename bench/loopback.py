@@ -114,14 +114,14 @@ class Receiver(_Loopback):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 self.rfile.read(length)
-                self.send_response(204)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
                 now = time.monotonic()
-                with receiver.lock:
+                with receiver.lock:  # counted before the answer: a 2xx was a delivery
                     receiver.count += 1
                     receiver.first = receiver.first or now
                     receiver.last = now
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
         super().__init__(Handler)
 

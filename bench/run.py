@@ -23,6 +23,7 @@ import datetime as dt
 import json
 import os
 import platform
+import shutil
 import signal
 import statistics
 import subprocess
@@ -44,6 +45,7 @@ KINTO_VENV = REPO / "var" / "bench" / "kinto-venv"
 CEILING_TOKEN = "ceiling-token"
 EVENTS_USERS = 1_000  # feed events are made by adding and removing these, 1,000 per request
 PREVIOUS_OPS = ("check", "add", "page-late", "user-groups")  # run against the previous release
+SLICES = 4  # a compared pair of read cases runs in this many alternating slices each
 
 
 def production_settings() -> tuple[dict[str, str], dict[str, str]]:
@@ -150,24 +152,33 @@ class Bench:
     # -- measuring ---------------------------------------------------------
 
     def measure(self, port: int, case: Case, warmup: bool = False) -> load.RunResult | None:
-        if self.only and case.op not in self.only and case.op != "ceiling":
+        if not self.admit(case):
             return None
-        if case not in self.cases:
-            self.cases.append(case)
+        if warmup and self.mode.warmup:
+            load.run(port, case.request, self.load, duration=self.mode.warmup)
+        result = load.run(port, case.request, self.load, duration=self.mode.duration)
+        self.record(case, result)
+        return result
+
+    def admit(self, case: Case) -> bool:
+        """Whether ``case`` runs now (asked for, and time left); it is listed if so."""
+        if self.only and case.op not in self.only and case.op != "ceiling":
+            return False
         left = self.deadline - time.monotonic()
         if left < self.mode.duration + 5:
             self.skipped.append(f"{case.server} {case.op} size={case.size}: time budget spent")
             log(f"  skip {case.server} {case.op} {case.size}: time budget spent")
-            return None
-        if warmup and self.mode.warmup:
-            load.run(port, case.request, self.load, duration=self.mode.warmup)
-        duration = self.mode.duration
-        result = load.run(port, case.request, self.load, duration=duration)
+            return False
+        if case not in self.cases:
+            self.cases.append(case)
+        return True
+
+    def record(self, case: Case, result: load.RunResult) -> None:
         case.runs.append(result)
         if not result.requests:
             case.notes.append(
-                f"a {duration}s run completed no request: with {self.load.connections} "
-                "connections queued, each answer took longer than the run"
+                f"a {result.seconds:.0f}s run completed no request: with "
+                f"{self.load.connections} connections queued, each answer took longer than the run"
             )
         flag = f"  ** {result.errors} errors {result.statuses} **" if result.errors else ""
         latency = (
@@ -179,7 +190,32 @@ class Bench:
             f"  {case.server:8} {case.op:17} {case.size or '':>9} "
             f"{result.ok_rps:9.1f} 2xx/s  {latency}{flag}"
         )
-        return result
+
+    def measure_interleaved(self, group: list[tuple[int, Case]], warmup: bool) -> None:
+        """One run of each read case in ``group``, in alternating slices (A B A B ...).
+
+        The cases a ratio compares (ours and the previous release, a PAT and a
+        JWT) then share whatever else the machine was doing, slice by slice,
+        instead of one getting a quiet moment and the other a busy one.
+        """
+        group = [(port, case) for port, case in group if self.admit(case)]
+        if not group:
+            return
+        if warmup and self.mode.warmup:
+            for port, case in group:
+                load.run(port, case.request, self.load, duration=self.mode.warmup)
+        if len(group) == 1:
+            port, case = group[0]
+            self.record(case, load.run(port, case.request, self.load, self.mode.duration))
+            return
+        slices = max(1, min(SLICES, int(self.mode.duration)))
+        parts: dict[int, list[load.RunResult]] = {i: [] for i in range(len(group))}
+        for _ in range(slices):
+            for i, (port, case) in enumerate(group):
+                seconds = self.mode.duration / slices
+                parts[i].append(load.run(port, case.request, self.load, duration=seconds))
+        for i, (_, case) in enumerate(group):
+            self.record(case, load.combine(parts[i]))
 
     # -- the ceiling -------------------------------------------------------
 
@@ -276,12 +312,20 @@ class Bench:
         optional = extras.Optional(client, auth, size, check)
         for case in (*reads, add, remove, check_sub, add_sub):
             case.kind = self.kind
+        partners: dict[str, list[tuple[int, Case]]] = {}
+        if previous:
+            for op, case in previous.reads.items():
+                partners.setdefault(op, []).append((previous.server.port, case))
+        for case in reads:
+            if case.op == "check-jwt":
+                partners.setdefault("check", []).append((server.port, case))
+        paired = {id(case) for group in partners.values() for _, case in group}
         for round_ in runs:
             for case in reads:
-                self.measure(server.port, case, warmup=round_ == 1)
-                if previous and case.op in previous.reads:
-                    # The same case against the previous release, right after ours.
-                    self.measure(previous.server.port, previous.reads[case.op], round_ == 1)
+                if id(case) in paired:
+                    continue  # measured in slices alternating with its partner
+                group = [(server.port, case), *partners.get(case.op, [])]
+                self.measure_interleaved(group, warmup=round_ == 1)
             self.add_run(client, server.port, add, pools[f"add-{round_}"], remove)
             if previous:
                 port = previous.server.port
@@ -293,15 +337,23 @@ class Bench:
                 self.measure(server.port, check_sub, warmup=True)
                 self.add_run(client, server.port, add_sub, pools[f"sub-{round_}"])
                 extras.unsubscribe(client, hook)
-            for case in optional.read_cases(self.wanted):
+            if round_ == 1:  # the same Case objects every round: one row per case
+                optional_reads = optional.read_cases(self.wanted)
+                scim_patch = (
+                    optional.scim_patch(self.workdir) if self.wanted("scim-patch") else None
+                )
+            for case in optional_reads:
                 self.note_skip(case)
                 if case.request is not None:
                     self.measure(server.port, case, warmup=round_ == 1)
-            if self.wanted("scim-patch"):
-                scim_patch = optional.scim_patch(self.workdir, pools[f"scim-{round_}"])
+            if scim_patch is not None:
                 self.note_skip(scim_patch)
-                if scim_patch.request is not None and self.measure(server.port, scim_patch):
-                    optional.scim_cleanup(pools[f"scim-{round_}"])
+                if scim_patch.request is not None:
+                    scim_pool = pools[f"scim-{round_}"]
+                    optional.use_pool(scim_patch, scim_pool)
+                    result = self.measure(server.port, scim_patch)
+                    if result is not None:
+                        optional.scim_cleanup(scim_pool[: result.sent])
         if previous:
             servers.stop(previous.server)
         if variants and self.wanted("feed"):
@@ -424,13 +476,38 @@ class Bench:
 
     def variants(self, servers: Servers, kind, auth: str, check: str, pool: list[str]) -> None:
         """Restart the same database with one thing changed, and measure the difference."""
-        client_port = kind.port
         size = min(self.mode.sizes)
         if self.wanted("check-metrics-off", "check-metrics-on"):
-            for op, enabled in (("check-metrics-off", "false"), ("check-metrics-on", "true")):
-                kind.configure(app={"membership.metrics.enabled": enabled})
-                server = servers.start(kind.server())
-                self.measure(client_port, Case("ours", op, size, Request("GET", check, auth)), True)
+            # Two servers at once, each on its own copy of the database, one with
+            # metrics off: their checks alternate slice by slice.
+            copy = kind.workdir / "metrics-off"
+            copy.mkdir()
+            same = {k: v for k, v in kind.app.items() if k != "zodbconn.uri"}
+            off = ours.FileStorageKind(
+                copy,
+                REPO / "development.ini",
+                self.waitress,
+                extra=same | {"membership.metrics.enabled": "false"},
+            )
+            for name in ("Data.fs", "Data.fs.index"):
+                if (kind.workdir / name).exists():
+                    shutil.copy(kind.workdir / name, copy / name)
+            kind.configure(app={"membership.metrics.enabled": "true"})
+            started = [servers.start(kind.server()), servers.start(off.server())]
+            self.measure_interleaved(
+                [
+                    (
+                        kind.port,
+                        Case("ours", "check-metrics-on", size, Request("GET", check, auth)),
+                    ),
+                    (
+                        off.port,
+                        Case("ours", "check-metrics-off", size, Request("GET", check, auth)),
+                    ),
+                ],
+                warmup=True,
+            )
+            for server in started:
                 servers.stop(server)
         if self.wanted("add-production"):
             app, server_settings = production_settings()
