@@ -56,8 +56,9 @@ zeo: $(STAMP)
 bench-scale: $(STAMP)
 	$(BIN)/python -m bench.scale --members $${MEMBERS:-1000000}
 # ---- benchmarks (issue 7) --------------------------------------------------
-# make bench        full run (1k / 100k / 1M members, 2 x 20 s per case), ~30 min
-# make bench-quick  1k / 100k members, 1 x 3 s per case, under 3 min
+# make bench        full run (1k / 100k / 1M members, 2 x 20 s per case), ~45 min
+# make bench-quick  1k / 100k members, 1 x 3 s per case, about 5 min
+# Both also run the previous release (bench/baseline.txt, built into var/bench/baseline).
 # make bench-profile  the membership check under pyinstrument, then py-spy live
 # Needs wrk (apt-get install wrk); Kinto is installed into var/bench/kinto-venv.
 BENCH_STAMP := $(VENV)/.installed-bench

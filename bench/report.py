@@ -352,10 +352,10 @@ def variants_section(res: Results) -> list[str]:
             "",
             "## Same server, one thing changed",
             "",
-            "Each pair ran on the same database. JWT and PAT checks, and the cases with a "
-            "webhook subscription (the dispatcher thread delivering to the bench's loopback "
-            "receiver meanwhile) against those without, ran on the same server; metrics on "
-            "and off are two restarts of it, back to back.",
+            "Each pair ran on the same data, alternating slice by slice: the PAT and JWT "
+            "checks on one server; with a webhook subscription (its dispatcher thread "
+            "delivering to the bench's loopback receiver meanwhile) and metrics off, on a "
+            "second server over a copy of the database, beside the first.",
             "",
             "| comparison | members | 2xx/s | compared with, 2xx/s | ratio | target |",
             "|---|--:|--:|--:|--:|--:|",

@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib.metadata import version
 from pathlib import Path
 
@@ -91,6 +91,16 @@ class Previous:
     reads: dict  # op -> Case
     add: "Case"
     pools: dict[str, list[str]]
+
+
+@dataclass
+class Adder:
+    """One side of an interleaved add run: where, with which users."""
+
+    port: int
+    client: Client
+    case: "Case"
+    pool: list[str]
 
 
 @dataclass
@@ -275,6 +285,13 @@ class Bench:
         previous = self.start_previous(servers, size)
         server, token, password = self.prepare(servers, kind, size, pools)
         auth = f"Bearer {token}"
+        subscribed = None  # issue 13: a copy of the database with a webhook subscription
+        if self.wanted("check-subscribed", "add-subscribed") and self.kind == "filestorage":
+            servers.stop(server)
+            twin = self.twin(kind, "subscribed", {})
+            server = servers.start(kind.server())
+            subscribed = servers.start(twin.server())
+            extras.subscribe(Client(subscribed.port, auth=auth), self.receiver.url)
         client = Client(server.port, auth=auth)
         cursor = ours.late_cursor(client, size)
         members = f"{ours.GROUP}/members"
@@ -319,6 +336,8 @@ class Bench:
         for case in reads:
             if case.op == "check-jwt":
                 partners.setdefault("check", []).append((server.port, case))
+        if subscribed:
+            partners.setdefault("check", []).append((subscribed.port, check_sub))
         paired = {id(case) for group in partners.values() for _, case in group}
         for round_ in runs:
             for case in reads:
@@ -326,17 +345,19 @@ class Bench:
                     continue  # measured in slices alternating with its partner
                 group = [(server.port, case), *partners.get(case.op, [])]
                 self.measure_interleaved(group, warmup=round_ == 1)
-            self.add_run(client, server.port, add, pools[f"add-{round_}"], remove)
+            # Adds alternate with the previous release's and with the subscribed
+            # copy's (whose webhook deliveries run meanwhile), slice by slice.
+            adders = [Adder(server.port, client, add, pools[f"add-{round_}"])]
             if previous:
-                port = previous.server.port
-                self.add_run(previous.client, port, previous.add, previous.pools[f"add-{round_}"])
-            if self.wanted("check-subscribed", "add-subscribed"):
-                # Issue 13: the same check and add with a webhook subscription active
-                # (its deliveries, to the bench's loopback receiver, run meanwhile).
-                hook = extras.subscribe(client, self.receiver.url)
-                self.measure(server.port, check_sub, warmup=True)
-                self.add_run(client, server.port, add_sub, pools[f"sub-{round_}"])
-                extras.unsubscribe(client, hook)
+                pool = previous.pools[f"add-{round_}"]
+                adders.append(Adder(previous.server.port, previous.client, previous.add, pool))
+            if subscribed:
+                sub_client = Client(subscribed.port, auth=auth)
+                adders.append(Adder(subscribed.port, sub_client, add_sub, pools[f"sub-{round_}"]))
+            added = self.add_interleaved(adders)
+            self.remove_run(client, server.port, add, remove, added[0])
+            for adder, ids in zip(adders[1:], added[1:], strict=True):
+                ours.remove_all(adder.client, ids)
             if round_ == 1:  # the same Case objects every round: one row per case
                 optional_reads = optional.read_cases(self.wanted)
                 scim_patch = (
@@ -354,8 +375,9 @@ class Bench:
                     result = self.measure(server.port, scim_patch)
                     if result is not None:
                         optional.scim_cleanup(scim_pool[: result.sent])
-        if previous:
-            servers.stop(previous.server)
+        for other in (previous.server if previous else None, subscribed):
+            if other is not None:
+                servers.stop(other)
         if variants and self.wanted("feed"):
             self.feed(client, pools["events"])
         servers.stop(server)
@@ -394,33 +416,61 @@ class Bench:
         return server, token, password
 
     def add_run(self, client, port, add: Case, pool: list[str], remove: Case | None = None):
-        """Add pool users (201 each), then remove exactly those (204 each).
+        """Add pool users (201 each), then remove exactly those (204 each); see
+        ``add_interleaved`` and ``remove_run``."""
+        added = self.add_interleaved([Adder(port, client, add, pool)])
+        if added:
+            self.remove_run(client, port, add, remove, added[0])
 
-        The remove run gets the ids the add run really added (a 503 adds
-        nothing), checked on the server in the order they were added, so
-        neither run sees a 404 or 409 of the bench's own making. Whatever the
-        remove run left (all of it without ``remove``) is taken out
-        unmeasured: the next case starts from the same group.
-        """
-        path = self.workdir / f"{add.op}-{add.size}.txt"
-        path.write_text("\n".join(pool) + "\n")
-        add.request = Request(
-            "POST",
-            add.request.path,
-            add.request.auth,
-            body='{"user": "{id}", "role": "member"}',
-            ctype="application/json",
-            idfile=str(path),
-        )
-        result = self.measure(port, add)
-        if result is None:
-            return
-        if result.sent >= len(pool):
-            add.notes.append(f"the pool of {len(pool)} users ran out; the run ended early")
-        added = ours.still_members(client, pool[: result.sent])
+    def add_interleaved(self, adders: list["Adder"]) -> list[list[str]]:
+        """Adds against one or more servers, in alternating slices when several (as
+        ``measure_interleaved``); each slice adds the pool users the previous slices
+        did not use. Answers, per adder, the users really added (a 503 adds
+        nothing), checked on the server in the order they were sent; none for an
+        adder whose case is not run (not asked for, or out of time)."""
+        every = adders
+        adders = [a for a in adders if self.admit(a.case)]
+        if not adders:
+            return [[] for _ in every]
+        slices = max(1, min(SLICES, int(self.mode.duration))) if len(adders) > 1 else 1
+        parts: list[list[load.RunResult]] = [[] for _ in adders]
+        used = [0] * len(adders)
+        for _ in range(slices):
+            for i, adder in enumerate(adders):
+                left = adder.pool[used[i] :]
+                if not left:
+                    continue
+                path = self.workdir / f"{adder.case.server}-{adder.case.op}-{adder.case.size}.txt"
+                path.write_text("\n".join(left) + "\n")
+                adder.case.request = replace(
+                    adder.case.request,
+                    body='{"user": "{id}", "role": "member"}',
+                    ctype="application/json",
+                    idfile=str(path),
+                )
+                result = load.run(
+                    adder.port, adder.case.request, self.load, self.mode.duration / slices
+                )
+                used[i] += result.sent
+                parts[i].append(result)
+        added = []
+        for i, adder in enumerate(adders):
+            self.record(adder.case, load.combine(parts[i]))
+            if used[i] >= len(adder.pool):
+                adder.case.notes.append(
+                    f"the pool of {len(adder.pool)} users ran out; the run ended early"
+                )
+            added.append(ours.still_members(adder.client, adder.pool[: used[i]]))
+        found = {id(adder): ids for adder, ids in zip(adders, added, strict=True)}
+        return [found.get(id(adder), []) for adder in every]
+
+    def remove_run(self, client, port, add: Case, remove: Case | None, added: list[str]):
+        """Remove exactly the users an add run added (204 each), measured when
+        ``remove`` is given; whatever is left is taken out unmeasured, so the
+        next case starts from the same group."""
         if not added:
             return
-        if remove is None:
+        if remove is None or not self.admit(remove):
             ours.remove_all(client, added)
             return
         path = self.workdir / f"remove-{add.size}.txt"
@@ -428,14 +478,28 @@ class Bench:
         remove.request = Request(
             "DELETE", remove.request.path, remove.request.auth, idfile=str(path)
         )
-        result = self.measure(port, remove)
-        if result is not None and result.seconds < self.mode.duration - 0.5:
+        result = load.run(port, remove.request, self.load, duration=self.mode.duration)
+        self.record(remove, result)
+        if result.seconds < self.mode.duration - 0.5:
             remove.notes.append(
                 f"a run removed all {len(added)} members its add run added in "
                 f"{result.seconds:.1f}s and ended there"
             )
-        sent = result.sent if result is not None else 0
-        ours.remove_all(client, ours.still_members(client, added[:sent]) + added[sent:])
+        ours.remove_all(
+            client, ours.still_members(client, added[: result.sent]) + added[result.sent :]
+        )
+
+    def twin(self, kind, name: str, app: dict[str, str]):
+        """A copy of ``kind``'s database (its server stopped) served with ``app``
+        settings changed: two servers at once whose cases can alternate."""
+        copy = kind.workdir / name
+        copy.mkdir()
+        same = {k: v for k, v in kind.app.items() if k != "zodbconn.uri"}
+        twin = ours.FileStorageKind(copy, REPO / "development.ini", self.waitress, extra=same | app)
+        for file in ("Data.fs", "Data.fs.index"):
+            if (kind.workdir / file).exists():
+                shutil.copy(kind.workdir / file, copy / file)
+        return twin
 
     # -- the change feed and webhooks (issue 13) ---------------------------
 
@@ -480,18 +544,7 @@ class Bench:
         if self.wanted("check-metrics-off", "check-metrics-on"):
             # Two servers at once, each on its own copy of the database, one with
             # metrics off: their checks alternate slice by slice.
-            copy = kind.workdir / "metrics-off"
-            copy.mkdir()
-            same = {k: v for k, v in kind.app.items() if k != "zodbconn.uri"}
-            off = ours.FileStorageKind(
-                copy,
-                REPO / "development.ini",
-                self.waitress,
-                extra=same | {"membership.metrics.enabled": "false"},
-            )
-            for name in ("Data.fs", "Data.fs.index"):
-                if (kind.workdir / name).exists():
-                    shutil.copy(kind.workdir / name, copy / name)
+            off = self.twin(kind, "metrics-off", {"membership.metrics.enabled": "false"})
             kind.configure(app={"membership.metrics.enabled": "true"})
             started = [servers.start(kind.server()), servers.start(off.server())]
             on = Case("ours", "check-metrics-on", size, Request("GET", check, auth))
