@@ -812,7 +812,14 @@ def main(argv=None) -> int:
         stem += "-partial"  # never overwrite a complete run of the day with a broken one
     path = args.out / f"{stem}.json"
     path.write_text(json.dumps(data, indent=1) + "\n")
-    update_readme = mode.name == "full" and not failure and args.kind == "filestorage"
+    # Only a complete default `make bench` replaces the README's latest results.
+    update_readme = (
+        mode.name == "full"
+        and not failure
+        and args.kind == "filestorage"
+        and not (args.cases or args.sizes or args.duration or args.runs)
+        and args.out == RESULTS
+    )
     written = report.write(path, update_readme=update_readme)
     log("wrote " + ", ".join(os.path.relpath(p) for p in [path, *written]))
     log(f"done in {data['elapsed_s']}s")
