@@ -205,10 +205,18 @@ class Optional:
         if status != 200:
             note = f"POST {CHECKS} refused the bench's questions ({status}): {answer}"
             return self._case("checks-batch", None, note)
-        return self._case(
+        case = self._case(
             "checks-batch",
             Request("POST", CHECKS, self.auth, body=json.dumps(body), ctype="application/json"),
         )
+        items = (answer or {}).get("items", [])
+        errors = [item for item in items if "error" in item]
+        if len(items) != QUESTIONS or errors:
+            case.notes.append(
+                f"{len(items)} answers to {QUESTIONS} questions, {len(errors)} of them errors: "
+                f"{errors[:1]}"
+            )
+        return case
 
 
 # -- objects and bytes per write (bench/writecost.py, helper `storage`) -------
