@@ -251,8 +251,9 @@ def write_cost(log) -> dict:
         page = result.get("page") or {}
         if page.get("cold_objects") is not None:
             out["page_cold_objects"] = page["cold_objects"]
-        if result.get("adds_per_second") is not None:
-            out["adds_per_second"] = result["adds_per_second"]
+        for key in ("adds_per_second", "cpu_ms_per_add"):
+            if result.get(key) is not None:
+                out[key] = result[key]
         if result.get("members") is not None:
             out["members"] = result["members"]
     else:

@@ -290,7 +290,9 @@ def writecost_section(data: dict) -> list[str]:
             f"connection (target: at most {PAGE_OBJECTS}).",
         ]
     if cost.get("adds_per_second") is not None:
-        lines += ["", f"Sequential adds in process: {cost['adds_per_second']:,}/s."]
+        cpu = cost.get("cpu_ms_per_add")
+        cpu_text = f", {cpu} ms of CPU each" if cpu is not None else ""
+        lines += ["", f"Sequential adds in process: {cost['adds_per_second']:,}/s{cpu_text}."]
     return lines
 
 
