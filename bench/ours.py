@@ -168,7 +168,14 @@ class ZeoKind(FileStorageKind):
 
     workers = 1
 
-    def __init__(self, workdir: Path, dev_ini: Path, server_settings: dict[str, str], **_):
+    def __init__(
+        self,
+        workdir: Path,
+        dev_ini: Path,
+        server_settings: dict[str, str],
+        bindir: Path | None = None,
+        extra: dict[str, str] | None = None,
+    ):
         (workdir / "zeo").mkdir(exist_ok=True)
         self.workdir = workdir
         self.bindir = None
@@ -187,7 +194,7 @@ class ZeoKind(FileStorageKind):
         )
         self.zeo_conf = workdir / "zeo.conf"
         self.zeo_conf.write_text(conf)
-        settings = app_settings(dev_ini, workdir / "unused.fs")
+        settings = app_settings(dev_ini, workdir / "unused.fs") | (extra or {})
         settings["zodbconn.uri"] = (
             f"zeo://127.0.0.1:{self.zeo_port}?wait_timeout=30&cache_size=64MB"
             "&connection_cache_size=20000"
