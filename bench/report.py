@@ -624,7 +624,7 @@ def plot(data: dict, stem: Path) -> list[Path]:
         xs = [j + (i - (len(res.sizes) - 1) / 2) * width for j in range(len(ops))]
         bars = ax.bar(xs, values, width, label=f"membership, {size:,} members")
         if pyramid:
-            labels = [f"{100 * v / pyramid:.0f}%" for v in values]
+            labels = [f"{100 * v / pyramid:.0f}%" if v else "" for v in values]  # "": not run
             ax.bar_label(bars, labels, fontsize=7, padding=1)
     for server, style, label in (
         ("bare", ":", "bare WSGI"),
