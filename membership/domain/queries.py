@@ -86,7 +86,7 @@ class GroupRow(NamedTuple):
     role: str | None = None
     via: str | None = None
     expires_at: datetime | None = None
-    #: The group itself, on the rows of a page (``groups_of``).
+    #: The group itself (None only where a caller builds rows by hand).
     group: Group | None = None
 
 
@@ -99,15 +99,26 @@ def _expiry(entry: IndexEntry) -> datetime | None:
     return None if entry.expires == NEVER else datetime.fromtimestamp(entry.expires, UTC)
 
 
-def _visible(root: Root, paths: Iterable[str], may_view: MayView) -> set[str]:
+def _resolve(root: Root, paths: Iterable[str]) -> dict[str, Group]:
+    """The groups at ``paths`` (a set closed under ancestors), each looked up once
+    from its parent's, so a user in deep chains costs one step per group."""
+    found: dict[str, Group] = {}
+    for path in sorted(paths, key=len):
+        parent_path, _, name = path.rpartition("/")
+        parent_path = parent_path.removesuffix("/groups")
+        parent = found.get(parent_path) if parent_path else None
+        group = group_at(root, path) if parent is None else parent.groups.get(name)
+        if group is not None:
+            found[path] = group
+    return found
+
+
+def _visible(root: Root, paths: Iterable[str], may_view: MayView) -> dict[str, Group]:
+    """The groups at ``paths`` that ``may_view`` accepts, by path."""
+    groups = _resolve(root, paths)
     if may_view is everything:
-        return set(paths)
-    visible = set()
-    for path in paths:
-        group = group_at(root, path)
-        if group is not None and may_view(group):
-            visible.add(path)
-    return visible
+        return groups
+    return {path: group for path, group in groups.items() if may_view(group)}
 
 
 def effective_groups(root: Root, userid: str, may_view: MayView = everything) -> dict:
@@ -122,13 +133,15 @@ def effective_groups(root: Root, userid: str, may_view: MayView = everything) ->
     rows: dict[str, GroupRow] = {}
     for entry in entries:
         if entry.path in visible:
-            rows[entry.path] = GroupRow(entry.path, True, entry.role, None, _expiry(entry))
+            rows[entry.path] = GroupRow(
+                entry.path, True, entry.role, None, _expiry(entry), visible[entry.path]
+            )
     for entry in entries:
         if entry.path not in visible:
             continue
         for ancestor in ancestor_paths(entry.path):
             if ancestor not in rows and ancestor in visible:
-                rows[ancestor] = GroupRow(ancestor, False, via=entry.path)
+                rows[ancestor] = GroupRow(ancestor, False, via=entry.path, group=visible[ancestor])
     return rows
 
 
@@ -156,8 +169,7 @@ def groups_of(
     rows = effective_groups(root, userid, may_view)
     paths = sorted(p for p in rows if p.startswith(prefix) and (after is None or p > after))
     page, more = take(paths, limit)
-    found = [rows[path]._replace(group=group_at(root, path)) for path in page]
-    return [row for row in found if row.group is not None], more
+    return [rows[path] for path in page], more
 
 
 def member_counts(group: Group) -> tuple[int, int]:
