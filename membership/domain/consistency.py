@@ -22,9 +22,11 @@ from dataclasses import dataclass
 
 from ..model import Group, Groups, Members, Membership, Root, User
 from ..model.directory import Directory
+from ..model.groups import DEFAULT_ROLE
 from ..model.history import new_event_id
 from ..model.index import expiry_stamp
 from ..paths import membership_path, parse_principal, user_path
+from ..permissions import ROLES
 from .acl import store_acl
 from .context import Context
 from .events import MembershipRemoved
@@ -40,6 +42,7 @@ INDEX_MISSING = "index-missing"
 INDEX_MISMATCH = "index-mismatch"
 INDEX_STALE = "index-stale"
 MEMBERSHIP_ORPHAN = "membership-orphan"
+MEMBERSHIP_VALUE = "membership-value"  # not repairable: a stored value that is no membership
 ACL_REGISTRY = "acl-registry"
 ACE_PRINCIPAL = "ace-principal"
 TOKEN_DIGEST = "token-digest"  # noqa: S105 - a kind, not a secret
@@ -178,10 +181,30 @@ def _check_members(root: Root, group: Group, path: str, findings: list[Finding])
     users = root.users._items
     count = 0
     expected_roles = set()
-    for userid, membership in members._items.items():
+    legacy_roles = set()  # ("member", userid) pairs a pre-0.2 tree kept: harmless, never read
+    for userid, value in members._items.items():
         count += 1
-        expected_roles.add((membership.role, userid))
-        if membership.__name__ != userid or membership.__parent__ is not members:
+        if type(value) is tuple:
+            role = value[0] if len(value) >= 3 else None
+            if role not in ROLES:
+                findings.append(
+                    Finding(
+                        MEMBERSHIP_VALUE,
+                        membership_path(path, userid),
+                        f"bad value {value!r}",
+                        repairable=False,
+                    )
+                )
+                continue
+        else:
+            role = value.role
+        if role == DEFAULT_ROLE:
+            legacy_roles.add((role, userid))
+        else:
+            expected_roles.add((role, userid))
+        if type(value) is not tuple and (
+            value.__name__ != userid or value.__parent__ is not members
+        ):
             findings.append(
                 Finding(
                     NODE_MISPLACED,
@@ -194,7 +217,7 @@ def _check_members(root: Root, group: Group, path: str, findings: list[Finding])
                 Finding(MEMBERSHIP_ORPHAN, membership_path(path, userid), "no such user")
             )
     _count(findings, members, where, count)
-    actual_roles = set(members.by_role.keys())
+    actual_roles = set(members.by_role.keys()) - legacy_roles
     if actual_roles != expected_roles:
         extra = sorted(actual_roles - expected_roles)
         missing = sorted(expected_roles - actual_roles)
@@ -211,7 +234,7 @@ def _check_index(root: Root, walk: _Walk, findings: list[Finding]) -> None:
     """Each direct membership has its index entry, and each entry its membership."""
     entries = root.index._entries
     for path, group in walk.groups.items():
-        for userid, membership in group.members._items.items():
+        for userid, membership in group.members.memberships():
             expected = _index_value(membership)
             actual = entries.get((userid, path))
             if actual is None:
@@ -472,6 +495,8 @@ def _repair_placement(root: Root) -> list[str]:
                 members.__parent__ = group
                 done.append(f"{path}/{name}/members: parent set to its group")
             for userid, membership in members._items.items():
+                if type(membership) is tuple:  # a value: placed by where it is stored
+                    continue
                 if membership.__name__ != userid or membership.__parent__ is not members:
                     membership.__name__, membership.__parent__ = userid, members
                     done.append(f"{membership_path(f'{path}/{name}', userid)}: placement set")
@@ -482,7 +507,7 @@ def _repair_by_role(root: Root) -> list[str]:
     done = []
     for path, group in _tree_groups(root).items():
         members = group.members
-        expected = {(m.role, userid) for userid, m in members._items.items()}
+        expected = members.role_pairs()
         actual = set(members.by_role.keys())
         for pair in sorted(actual - expected):
             members.by_role.remove(pair)
@@ -568,7 +593,7 @@ def _repair_index(root: Root) -> list[str]:
     index = root.index
     groups = _tree_groups(root)
     for path, group in groups.items():
-        for userid, membership in group.members._items.items():
+        for userid, membership in group.members.memberships():
             actual = index._entries.get((userid, path))
             if actual is None or tuple(actual) != _index_value(membership):
                 index.set(userid, path, membership.role, membership.expires_at)

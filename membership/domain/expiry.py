@@ -23,7 +23,7 @@ def announce_expired(ctx: Context, now: float, limit: int = 1000) -> int:
     raised = 0
     for stamp, userid, path in list(expiries.passed(now, limit)):
         group = group_at(root, path)
-        membership = None if group is None else group.members._items.get(userid)
+        membership = None if group is None else group.members.membership(userid)
         expires_at = None if membership is None else membership.expires_at
         if expires_at is None or expires_at.timestamp() != stamp:
             expiries.discard(userid, path)  # stale: the subscriber missed a change (repair)

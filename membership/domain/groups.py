@@ -193,7 +193,7 @@ def move_group(ctx: Context, group: Group, to: str) -> Group:
     memberships = [
         (userid, old_paths[each.id], each.path, membership.role, membership.expires_at)
         for each in subtree
-        for userid, membership in each.members._items.items()
+        for userid, membership in each.members.memberships()
     ]
     keys = tuple(dict.fromkeys(old_keys + tuple(e.history_key for e in group.lineage())))
     ctx.notify(

@@ -3,8 +3,9 @@
 Rules: roles are ``member`` < ``manager`` < ``owner``; granting, changing or
 removing ``owner`` needs ``grant-owner`` (owners have it, managers do not);
 the last admin stays. Concurrency: a membership change declares the group's
-lineage read (a concurrent move or deletion conflicts) and writes the user
-record (a concurrent deletion of the user conflicts).
+lineage read (a concurrent move or deletion conflicts); an add declares the
+user record read (a user deletion writes it, so a concurrent one conflicts)
+without writing it.
 """
 
 from collections.abc import Iterable
@@ -13,7 +14,7 @@ from datetime import datetime
 from types import EllipsisType
 
 from .. import clock
-from ..model import Group, Membership, declare_read, mark_changed
+from ..model import Group, Membership, declare_read
 from ..paths import ADMINS_PATH, membership_path, user_path
 from ..permissions import ROLES, Permission
 from .context import Context
@@ -67,12 +68,8 @@ def new_membership(
         raise NotFound(f"no user {userid!r}", subject="user", subject_message="no such user")
     if userid in group.members._items:
         raise AlreadyExists(f"{userid} is already a member of {group.path}", subject="user")
-    declare_read(*group.lineage())
-    mark_changed(user)
-    membership = Membership(role, ctx.actor.id, expires_at)
-    if source is not None:
-        membership.source = source
-    return group.members.add(userid, membership)
+    declare_read(user, *group.lineage())
+    return group.members.add(userid, Membership(role, ctx.actor.id, expires_at, source))
 
 
 def announce_added(ctx: Context, group: Group, membership: Membership) -> MembershipAdded:
@@ -143,7 +140,7 @@ def _change(
     changed = [key for key in after if after[key] != before[key]]
     if changed:
         declare_read(*group.lineage())
-        membership._modified = clock.now()
+        group.members.touch(membership, clock.now())
     return {k: before[k] for k in changed}, {k: after[k] for k in changed}
 
 
@@ -156,7 +153,7 @@ def change_member(
     expires_at: "datetime | EllipsisType | None" = ...,
 ) -> Membership:
     """Change role and/or expiry; ``expires_at=None`` clears it, ``...`` leaves it."""
-    membership = group.members._items.get(userid)
+    membership = group.members.membership(userid)
     if membership is None:
         raise NotFound(f"{userid} is not a member of {group.path}", subject="user")
     before, after = _change(ctx, group, membership, role, expires_at)
@@ -166,7 +163,7 @@ def change_member(
 
 
 def remove_member(ctx: Context, group: Group, userid: str) -> None:
-    membership = group.members._items.get(userid)
+    membership = group.members.membership(userid)
     if membership is None:
         raise NotFound(f"{userid} is not a member of {group.path}", subject="user")
     _remove(ctx, group, membership)
@@ -213,7 +210,7 @@ def apply_batch(ctx: Context, group: Group, operations: Iterable[Operation]) -> 
                     subject="user",
                     operations=[seen[0], position],
                 )
-            current = members._items.get(op.user)
+            current = members.membership(op.user)
             if seen is None:
                 before = None if current is None else current.fields()
                 first_seen[op.user] = (position, op.op, before)
@@ -237,7 +234,7 @@ def apply_batch(ctx: Context, group: Group, operations: Iterable[Operation]) -> 
             raise BulkOperationFailed(position, exc) from None
         counts[op.op] += 1
     for userid, (_, _, before) in first_seen.items():
-        after_membership = members._items.get(userid)
+        after_membership = members.membership(userid)
         if before is None and after_membership is not None:
             ctx.notify(announce_added(ctx, group, after_membership))
         elif before is not None and after_membership is None:

@@ -64,19 +64,20 @@ def principals_for(root: Root, userid: str) -> list[str]:
 def is_last_admin(root: Root, userid: str) -> bool:
     """Whether ``userid`` holds the only membership of /groups/admins active now.
 
-    Declares the memberships it counted (and the count) read: two requests
-    removing the last two admins at once cannot both succeed.
+    Declares what it counted read: the member count (any removal changes it)
+    and the expiry count (any expiry change touches it), so two requests
+    removing or expiring the last two admins at once cannot both succeed.
     """
     admins = root.groups.get("admins")
     if admins is None:
         return False
     members = admins.members
-    mine = members._items.get(userid)
+    mine = members.membership(userid)
     if mine is None or mine.is_expired():
         return False
     now = clock.now()
-    others = [m for uid, m in members._items.items() if uid != userid and not m.is_expired(now)]
-    declare_read(members._count, *others)
+    others = [m for uid, m in members.memberships() if uid != userid and not m.is_expired(now)]
+    declare_read(members._count, *filter(None, [members.expiring]))
     return not others
 
 

@@ -251,7 +251,9 @@ def delete_user(ctx: Context, user: User) -> None:
     if is_last_admin(root, userid):
         raise Refused("the last member of /groups/admins cannot be deleted")
     mark_changed(user)
-    declare_read(root.acl_version)
+    # what it read: the user's index entries (a membership added meanwhile conflicts;
+    # an add also declares the user, which this writes) and the ACL registry
+    declare_read(root.acl_version, *root.index.holders(userid))
     keys = [user.history_key]
     for path in paths:
         group = group_at(root, path)

@@ -36,6 +36,40 @@ def declare_read(*objects: Persistent) -> None:
             jar.readCurrent(obj)
 
 
+def range_holders(tree, low, high) -> list[Persistent]:
+    """The persistent objects that hold (or would hold) the keys ``low`` .. ``high`` of a BTree.
+
+    Declaring them read (``declare_read``) makes a decision that read a key
+    range conflict with a concurrent insert or removal in that range, without
+    declaring the whole tree (which every write anywhere in it would break):
+    the leaf buckets covering the range, or the tree itself while its items
+    are stored inline (a small tree has no bucket objects).
+    """
+    state = tree.__getstate__()
+    if state is None or len(state) == 1:  # empty, or one inline bucket
+        return [tree]
+    bucket_type = type(tree)._bucket_type
+    node = tree
+    while True:
+        data = node.__getstate__()[0]  # (child0, key1, child1, key2, child2, ...)
+        child = data[0]
+        for position in range(1, len(data), 2):
+            if data[position] > low:
+                break
+            child = data[position + 1]
+        if isinstance(child, bucket_type):
+            break
+        node = child
+    holders = [child]
+    while child.maxKey() < high if len(child) else False:
+        rest = child.__getstate__()
+        if len(rest) < 2:
+            break
+        child = rest[1]
+        holders.append(child)
+    return holders
+
+
 def mark_changed(obj: Persistent) -> None:
     """Write ``obj`` in this transaction, so that readers that declared it conflict."""
     obj._p_changed = True

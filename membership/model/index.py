@@ -15,6 +15,8 @@ from typing import NamedTuple
 from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 
+from .base import range_holders
+
 NEVER = math.inf
 
 
@@ -51,6 +53,11 @@ class MembershipIndex(Persistent):
         )
         for (_, path), (role, expires) in items:
             yield IndexEntry(path, role, expires)
+
+    def holders(self, userid: str) -> list[Persistent]:
+        """The objects that hold ``userid``'s entries: what a decision that read all of
+        them declares read (a concurrent add or removal for that user then conflicts)."""
+        return range_holders(self._entries, (userid,), (userid + "\x00",))
 
     def paths(self, userid: str) -> list[str]:
         return [entry.path for entry in self.entries(userid)]

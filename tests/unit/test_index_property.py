@@ -27,7 +27,7 @@ def brute_force_index(root) -> set:
     return {
         (userid, group.path, membership.role)
         for group in all_groups(root)
-        for userid, membership in group.members._items.items()
+        for userid, membership in group.members.memberships()
     }
 
 

@@ -106,7 +106,7 @@ def assert_consistent(root) -> None:
     tree = {
         (userid, group.path, membership.role)
         for group in groups
-        for userid, membership in group.members._items.items()
+        for userid, membership in group.members.memberships()
     }
     index = {(userid, path, role) for userid, path, role, _ in root.index.all_items()}
     assert index == tree

@@ -194,7 +194,7 @@ def change_member(context: Group, request):
         if values["role"] not in ROLES:
             raise InvalidValue(f"role: must be one of {', '.join(ROLES)}", subject="role")
         expires_at = parse_time(values["expires_at"], "expires_at")
-        membership = context.members._items.get(values["user"])
+        membership = context.members.membership(values["user"])
         # An unchanged expiry is left alone (a datetime-local input drops the seconds).
         unchanged = membership is not None and values["expires_at"] == input_time(
             membership.expires_at
