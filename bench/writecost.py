@@ -109,8 +109,8 @@ class Bench:
                 member_rows(members, role=None, prefix="", after=after, with_expired=True), 100
             )
             assert len(page) == 100 or len(page) == max(0, self.members - 501)
-            for _, membership in page:  # what the page body reads
-                (membership.role, membership.added_by, membership.added_at, membership.expires_at)
+            read = [(m.role, m.added_by, m.added_at, m.expires_at) for _, m in page]
+            assert len(read) == len(page)  # what the page body reads
             total = conn._cache.cache_non_ghost_count
             return total, total - before
         finally:

@@ -249,8 +249,8 @@ def history_sources(log: history.History, node: Group | User) -> list[history.So
     if legacy is not None:
         path, until = legacy
         low = history.since_id(node.created)
-        sources += [(tree, low, until - 1) for tree in log.path_trees(path)]
+        sources += [(tree, low, until - 1) for tree in log.legacy_path_trees(path)]
     elif isinstance(node, User) and node.uid is None:
         low = history.since_id(node.created)
-        sources = [(tree, low, history.HIGHEST) for tree in log.path_trees(node.path)]
+        sources += [(tree, low, history.HIGHEST) for tree in log.legacy_path_trees(node.path)]
     return sources

@@ -16,9 +16,16 @@ is what every append rewrites.
   object: every group at and above the target and the user concerned, by
   their stable key (a group's id, a user's uid). History belongs to the
   object: a group or user created later under a reused name starts empty.
-* ``_by_path``: ``(path, stripe)`` -> tree, the same events by the paths they
-  had then, so admins can still ask about a path that is gone.
-* ``_by_actor``: ``(actor, stripe)`` -> tree, for "what did alice change".
+  This is the only index an event is written to.
+* ``_path_keys``: path -> the keys of the objects that left it (deleted or
+  moved away), written only then. "What happened at this path" is the
+  events of those objects and of the one there now, filtered by the paths
+  each event had then (``matches(path=)``), so admins can still ask about
+  a path that is gone without every event paying for a path index.
+* ``_by_path`` (``(path, stripe)`` -> tree) and ``_by_actor``: written by
+  earlier releases for every event, now only read (the first for the events
+  from before, the second not at all: ``?actor=`` filters while scanning,
+  at most ``SCAN_LIMIT`` events per page, like ``?action=``).
 
 Two processes drawing the same id in the same microsecond collide on insert,
 which ZODB reports as a conflict and pyramid_retry retries with a new id.
@@ -36,6 +43,7 @@ from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 
 from .. import clock
+from ..paths import history_paths
 
 STRIPES = 8
 INDEX_STRIPES = 4
@@ -56,13 +64,22 @@ _MAX_STEP_BACK = 1_000_000  # microseconds
 class Event(Persistent):
     """One change. Immutable once appended; plain JSON values only."""
 
-    def __init__(self, id_, actor, action, target, before, after) -> None:
+    #: Other paths the event is about (a membership's user, a move's old path).
+    also: tuple[str, ...] = ()
+
+    def __init__(self, id_, actor, action, target, before, after, also=()) -> None:
         self.id = id_
         self.actor = actor
         self.action = action
         self.target = target
         self.before = before
         self.after = after
+        if also:
+            self.also = tuple(also)
+
+    def about(self, path: str) -> bool:
+        """Whether the event is filed under ``path`` (see ``paths.history_paths``)."""
+        return path in history_paths(self.target, *self.also)
 
     @property
     def time(self) -> datetime:
@@ -81,26 +98,46 @@ class Event(Persistent):
 
 
 class History(Persistent):
-    """The log and its two indexes (see the module docstring for the keys)."""
+    """The log and its indexes (see the module docstring for the keys)."""
 
     _by_object: OOBTree | None = None  # absent in logs of release 0.1 (model.evolve adds it)
+    _path_keys: OOBTree | None = None  # absent before 0.2 (made by the first departure)
 
     def __init__(self) -> None:
         self._log = tuple(LOBTree() for _ in range(STRIPES))
         self._by_path = OOBTree()
         self._by_actor = OOBTree()
         self._by_object = OOBTree()
+        self._path_keys = OOBTree()
 
-    def append(self, event: Event, paths: Iterable[str], objects: Iterable[str]) -> None:
+    def append(self, event: Event, objects: Iterable[str]) -> None:
         self._log[stripe_of(event.id)][event.id] = event
-        for path in paths:
-            _tree(self._by_path, path, _stripes_of_path(path), event.id)[event.id] = event
         for key in objects:
             _tree(self._by_object, key, INDEX_STRIPES, event.id)[event.id] = event
-        _tree(self._by_actor, event.actor, INDEX_STRIPES, event.id)[event.id] = event
 
-    def path_trees(self, path: str) -> list[LOBTree]:
+    def departed(self, path: str, key: str) -> None:
+        """The object ``key`` no longer is at ``path`` (deleted or moved away)."""
+        if self._path_keys is None:
+            self._path_keys = OOBTree()
+        keys = self._path_keys.get(path, ())
+        if key not in keys:
+            self._path_keys[path] = (*keys, key)
+
+    def legacy_path_trees(self, path: str) -> list[LOBTree]:
+        """The path index of earlier releases (events from before 0.2's layout)."""
         return _trees(self._by_path, path, _stripes_of_path(path))
+
+    def path_trees(self, path: str, current: str | None = None) -> list[LOBTree]:
+        """The trees that hold what happened at ``path``: the path index of earlier
+        releases, and the object trees of everything that was there (``current``:
+        the key of the object there now). Filter with ``matches(path=path)``."""
+        trees = _trees(self._by_path, path, _stripes_of_path(path))
+        keys = list(self._path_keys.get(path, ())) if self._path_keys is not None else []
+        if current is not None and current not in keys:
+            keys.append(current)
+        for key in keys:
+            trees.extend(self.object_trees(key))
+        return trees
 
     def object_trees(self, key: str) -> list[LOBTree]:
         return _trees(self._by_object, key, INDEX_STRIPES)
@@ -116,21 +153,20 @@ class History(Persistent):
         """Events newest first, strictly older than the id ``before``, not older than ``since``.
 
         ``sources``: ``(tree, low, high)`` ranges of the object or path indexes
-        to merge (see ``sources_for_*``); else the actor index when ``actor``
-        is given; else the striped log. The caller filters the rest.
+        to merge; else the striped log. The caller filters the rest. An event
+        in two of the sources (an index of an earlier release and the object
+        index) comes once.
         """
         high = HIGHEST if before is None else before - 1
         low = since_id(since)
         if sources is not None:
             ranges = [(tree, max(low, lo), min(high, hi)) for tree, lo, hi in sources]
-        elif actor is not None:
-            ranges = [(tree, low, high) for tree in _trees(self._by_actor, actor, INDEX_STRIPES)]
         else:
             ranges = [(tree, low, high) for tree in self._log]
         streams = [_descending(tree, hi, lo) for tree, lo, hi in ranges]
         if len(streams) == 1:
             return streams[0]
-        return heapq.merge(*streams, key=_event_id, reverse=True)
+        return _once(heapq.merge(*streams, key=_event_id, reverse=True))
 
     def oldest_first(self, since: datetime | None = None) -> Iterator[Event]:
         """The whole log in time order (for exports): a merge of the stripes, streamed."""
@@ -183,6 +219,14 @@ def stripe_of(event_id: int) -> int:
 
 def _event_id(event: Event) -> int:
     return event.id
+
+
+def _once(events: Iterator[Event]) -> Iterator[Event]:
+    last = None
+    for event in events:
+        if event.id != last:
+            last = event.id
+            yield event
 
 
 def _stripes_of_path(path: str) -> int:
@@ -241,13 +285,16 @@ def _plain(key: str, value: Any) -> Any:
     return value
 
 
-def matches(event: Event, *, actor: str | None, action: str | None) -> bool:
-    """``action`` is an exact action (``membership.created``) or a kind (``membership``)."""
+def matches(
+    event: Event, *, actor: str | None, action: str | None, path: str | None = None
+) -> bool:
+    """``action`` is an exact action (``membership.created``) or a kind (``membership``);
+    ``path``: the event was filed under that path when it happened."""
     if actor is not None and event.actor != actor:
         return False
     if action is not None and event.action != action and not event.action.startswith(action + "."):
         return False
-    return True
+    return path is None or event.about(path)
 
 
 Source = tuple[LOBTree, int, int]
@@ -264,6 +311,7 @@ def page(
     sources: list[Source] | None = None,
     actor: str | None = None,
     action: str | None = None,
+    path: str | None = None,
     since: datetime | None = None,
     before: int | None = None,
     scan_limit: int = SCAN_LIMIT,
@@ -279,7 +327,7 @@ def page(
     seen = 0
     stream = history.newest_first(sources=sources, actor=actor, before=before, since=since)
     for event in stream:
-        if matches(event, actor=actor, action=action):
+        if matches(event, actor=actor, action=action, path=path):
             if len(found) == limit:
                 return found, True, found[-1].id
             found.append(event)

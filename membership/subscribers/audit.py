@@ -3,14 +3,15 @@
 The actor is the domain call's (a user id, or ``system:<script>``), the same
 string the security policy puts on the ZODB transaction, so ``fstail`` and
 the audit log agree. Events are filed under the objects they are about
-(``history_key``: a group's id, a user's uid) and under their paths of the
-moment; secrets never enter (``model.history.plain_values`` redacts them).
+(``history_key``: a group's id, a user's uid), and only there: an object
+that leaves a path (deleted, moved away) is noted under that path once, so
+"what happened at this path" still finds it (``model.history``). Secrets
+never enter (``model.history.plain_values`` redacts them).
 """
 
 from ..domain.context import Context
-from ..domain.events import DomainEvent, subscriber
+from ..domain.events import DomainEvent, GroupDeleted, GroupMoved, UserDeleted, subscriber
 from ..model.history import Event, new_event_id, plain_values
-from ..paths import history_paths
 
 
 @subscriber(DomainEvent)
@@ -25,5 +26,23 @@ def record(ctx: Context, event: DomainEvent) -> None:
         event.target,
         plain_values(event.before),
         plain_values(event.after),
+        event.also,
     )
-    history.append(entry, history_paths(event.target, *event.also), event.objects)
+    history.append(entry, event.objects)
+    for path, key in _departures(event):
+        history.departed(path, key)
+
+
+def _departures(event: DomainEvent) -> list[tuple[str, str]]:
+    """``(path, key)`` of every object the event takes away from a path."""
+    if isinstance(event, GroupDeleted):
+        return [(path, key) for path, key in event.groups if key]
+    if isinstance(event, GroupMoved):
+        moved = []
+        for group in event.group.walk():
+            path = group.path
+            moved.append((event.old_path + path[len(event.new_path) :], group.history_key))
+        return moved
+    if isinstance(event, UserDeleted) and event.objects:
+        return [(event.target, event.objects[0])]
+    return []

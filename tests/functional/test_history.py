@@ -16,7 +16,7 @@ from membership.credentials import token_digest
 from membership.domain import Actor, Context
 from membership.domain.groups import create_group, update_group
 from membership.domain.setup import ensure_tree
-from membership.model import history
+from membership.model import group_at, history
 from membership.paths import history_paths
 from membership.scripts.export_history import export
 from membership.web.db import database
@@ -297,7 +297,7 @@ def test_a_rare_filter_answers_a_short_page_without_reading_the_whole_log(tree, 
         return history.page(
             root.history,
             limit=5,
-            sources=history.whole(root.history.path_trees(ENG)),
+            sources=history.whole(root.history.path_trees(ENG, group_at(root, ENG).id)),
             actor="nobody",
             before=before,
             scan_limit=10,

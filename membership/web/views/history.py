@@ -13,7 +13,7 @@ from pyramid.request import Request
 from pyramid.view import view_config
 
 from ...domain.queries import history_sources as node_sources
-from ...model import Group, Root, User, history
+from ...model import Group, Root, User, history, node_at
 from ...permissions import Permission
 from ..http import collection, decode_cursor, read_query, url
 from ..problems import InvalidInput
@@ -26,7 +26,7 @@ def event_body(request: Request, event: history.Event) -> dict:
     return body
 
 
-def history_page(request: Request, sources, query: HistoryQuery) -> dict:
+def history_page(request: Request, sources, query: HistoryQuery, path: str | None = None) -> dict:
     cursor = decode_cursor(query.cursor)
     before = None if cursor is None else history.parse_id(cursor)
     if cursor is not None and before is None:
@@ -37,6 +37,7 @@ def history_page(request: Request, sources, query: HistoryQuery) -> dict:
         sources=sources,
         actor=query.actor,
         action=query.action,
+        path=path,
         since=query.since,
         before=before,
     )
@@ -56,11 +57,19 @@ def all_history(context: Root, request: Request) -> dict:
     query = read_query(request, RootHistoryQuery)
     log = context.history
     sources = None
-    if query.path is not None:
-        sources = history.whole(log.path_trees(query.path))
+    path = query.path
+    if path is not None:
+        here = node_at(context, path)
+        current = getattr(here, "history_key", None)
+        sources = history.whole(log.path_trees(path, current))
     if query.object is not None:
-        sources = (sources or []) + history.whole(log.object_trees(query.object))
-    return history_page(request, sources, query)
+        objects = history.whole(log.object_trees(query.object))
+        if path is not None:  # either filter may find an event: no path filter then
+            sources += objects
+            path = None
+        else:
+            sources = objects
+    return history_page(request, sources, query, path)
 
 
 @view_config(
