@@ -1,13 +1,15 @@
 """What one write costs on disk, and what a page of members loads: counted, not timed.
 
 ``python -m bench.writecost [--members N] [--json]`` builds a real FileStorage
-in a temporary directory (a group ``g`` with N members, added in batches),
-then makes each operation the API makes, one transaction each, through the
-domain functions the views call (so every subscriber runs: index, expiry,
-audit, feed), and reads the transaction record it left with
-``FileStorage.iterator()``: how many object records it holds and their
-bytes. It also opens a cold connection and counts the objects a page of 100
-members makes the connection load.
+in a temporary directory (a group ``g`` with N members), then makes each
+operation the API makes, one transaction each, through the domain functions
+the views call (so every subscriber runs: index, expiry, audit, feed), and
+reads the transaction record it left with ``FileStorage.iterator()``: how
+many object records it holds and their bytes. The group is filled through
+``add_member`` (as the API fills it), and the feed is sealed after filling,
+as the dispatcher does every two seconds. It also opens a cold connection
+and counts the objects a page of 100 members makes the connection load, and
+times sequential adds (one transaction each) on the same storage.
 
 ``measure()`` returns the figures as a dict, for the bench report.
 """
@@ -27,10 +29,10 @@ from ZODB.FileStorage import FileStorage
 from membership.credentials import Credentials
 from membership.domain import Actor, Context
 from membership.domain.groups import create_group
-from membership.domain.members import add_member, change_member, import_members, remove_member
+from membership.domain.members import add_member, change_member, remove_member
 from membership.domain.queries import member_rows
 from membership.domain.setup import ROOT_KEY, ensure_tree
-from membership.domain.users import create_user
+from membership.domain.users import create_missing_users, create_user
 from membership.paging import take
 
 CREDENTIALS = Credentials(time_cost=1, memory_cost=8, parallelism=1)
@@ -81,12 +83,27 @@ class Bench:
             create_user(ctx, "admin", password="admin password")
             add_member(ctx, root.groups["admins"], "admin", "owner")
             create_group(ctx, root.groups, "g", title="G")
-        for start in range(0, members, 10_000):
+        for start in range(0, members, 10_000):  # users first, then adds as the API makes them
             with self.tm:
                 root = self.conn.root()[ROOT_KEY]
-                rows = [(f"m{n:07d}", "member") for n in range(start, min(members, start + 10_000))]
-                import_members(_context(root, "system:bench"), root.groups["g"], rows)
+                create_missing_users(
+                    _context(root, "system:bench"),
+                    (f"m{n:07d}" for n in range(start, min(members, start + 10_000))),
+                )
+            with self.tm:
+                root = self.conn.root()[ROOT_KEY]
+                ctx, group = _context(root), root.groups["g"]
+                for n in range(start, min(members, start + 10_000)):
+                    add_member(ctx, group, f"m{n:07d}")
+            self.seal()
         self.members = members
+
+    def seal(self) -> None:
+        """What the dispatcher does every few seconds: index the feed's pending batches."""
+        with self.tm:
+            root = self.conn.root()[ROOT_KEY]
+            while root.feed.seal(history=root.history):
+                pass
 
     def one(self, action: Callable) -> tuple[int, int, dict[str, int]]:
         with self.tm:

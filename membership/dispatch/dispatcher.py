@@ -302,7 +302,7 @@ class Dispatcher:
             feed = root.feed
             wrote = False
             if now >= self._next_seal and feed.pending:
-                wrote = feed.seal() > 0
+                wrote = feed.seal(history=root.history) > 0
                 self._next_seal = now + SEAL_EVERY
             if self.config.retention_days and now >= self._next_trim:
                 self._next_trim = now + TRIM_EVERY

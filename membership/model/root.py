@@ -56,6 +56,7 @@ class Root(Node):
         self.acl_version = Length()
         self.group_ids = OOBTree()
         self.feed = Feed()
+        self.history.feed = self.feed
         self.index = MembershipIndex()
         self.token_digests = OOBTree()
         self.users = Users()

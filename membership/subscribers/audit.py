@@ -2,7 +2,9 @@
 
 The actor is the domain call's (a user id, or ``system:<script>``), the same
 string the security policy puts on the ZODB transaction, so ``fstail`` and
-the audit log agree. Events are filed under the objects they are about
+the audit log agree. The record itself is the change feed's item
+(``subscribers/feed.py``); this keeps what the history needs beyond it.
+Events are filed under the objects they are about
 (``history_key``: a group's id, a user's uid), and only there: an object
 that leaves a path (deleted, moved away) is noted under that path once, so
 "what happened at this path" still finds it (``model.history``). Secrets
@@ -12,6 +14,7 @@ never enter (``model.history.plain_values`` redacts them).
 from ..domain.context import Context
 from ..domain.events import DomainEvent, GroupDeleted, GroupMoved, UserDeleted, subscriber
 from ..model.history import Event, new_event_id, plain_values
+from .feed import batch_of
 
 
 @subscriber(DomainEvent)
@@ -19,6 +22,10 @@ def record(ctx: Context, event: DomainEvent) -> None:
     history = ctx.root.history
     if history is None:
         return
+    for path, key in _departures(event):
+        history.departed(path, key)
+    if batch_of(ctx) is not None:
+        return  # the feed's item is the record (subscribers/feed.py)
     entry = Event(
         new_event_id(),
         ctx.actor.id,
@@ -29,8 +36,6 @@ def record(ctx: Context, event: DomainEvent) -> None:
         event.also,
     )
     history.append(entry, event.objects)
-    for path, key in _departures(event):
-        history.departed(path, key)
 
 
 def _departures(event: DomainEvent) -> list[tuple[str, str]]:

@@ -297,7 +297,7 @@ def test_a_rare_filter_answers_a_short_page_without_reading_the_whole_log(tree, 
         return history.page(
             root.history,
             limit=5,
-            sources=history.whole(root.history.path_trees(ENG, group_at(root, ENG).id)),
+            sources=root.history.path_sources(ENG, group_at(root, ENG).id),
             actor="nobody",
             before=before,
             scan_limit=10,
@@ -530,7 +530,8 @@ def test_a_tree_from_before_the_log_gets_one_at_startup(app):
     db = database(app.registry)
 
     def make_it_old(root):
-        del root.history, root.acl_nodes, root.generation  # back to the class defaults
+        # back to the class defaults (a tree that old had no change feed either)
+        del root.history, root.acl_nodes, root.generation, root.feed
 
     with_root(db, make_it_old)
     assert with_root(db, lambda root: root.history) is None

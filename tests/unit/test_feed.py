@@ -89,3 +89,42 @@ def test_a_cursor_older_than_the_feed_holds_is_gone(db):
         feed.trim(cursor.tid + 1)
     with db.transaction() as conn, pytest.raises(Gone):
         read(conn.root()[ROOT_KEY].feed, Position(cursor.tid - 1, 0), limit=1, accept=everything)
+
+
+def test_the_audit_log_reads_the_same_before_and_after_sealing_and_trimming(db):
+    """Events live in the feed's batches: pending ones are read from there, sealed ones
+    through the index the seal fills; trimming the feed keeps the history."""
+
+    def history_of(conn, key=None):
+        log = conn.root()[ROOT_KEY].history
+        sources = None if key is None else log.object_sources(key)
+        return [(e.action, e.target, e.actor) for e in log.newest_first(sources=sources)]
+
+    with db.transaction() as conn:
+        ctx = Context(conn.root()[ROOT_KEY], Actor("one", system=True))
+        eng = create_group(ctx, ctx.root.groups, "eng")
+        create_group(ctx, eng.groups, "backend")
+        key = eng.history_key
+    with db.transaction() as conn:
+        ctx = Context(conn.root()[ROOT_KEY], Actor("two", system=True))
+        update_group(ctx, ctx.root.groups["eng"], title="Engineering")
+    with db.transaction() as conn:
+        pending_all, pending_eng = history_of(conn), history_of(conn, key)
+        assert conn.root()[ROOT_KEY].history.object_trees(key) == []  # nothing indexed yet
+    assert pending_eng == [
+        ("group.changed", "/groups/eng", "two"),
+        ("group.created", "/groups/eng/groups/backend", "one"),
+        ("group.created", "/groups/eng", "one"),
+    ]
+    with db.transaction() as conn:
+        root = conn.root()[ROOT_KEY]
+        assert root.feed.seal(history=root.history) >= 2
+        assert not root.feed.pending
+    with db.transaction() as conn:
+        assert (history_of(conn), history_of(conn, key)) == (pending_all, pending_eng)
+        assert conn.root()[ROOT_KEY].history.object_trees(key) != []
+        feed = conn.root()[ROOT_KEY].feed
+        feed.trim(feed.sealed.maxKey() + 1)
+    with db.transaction() as conn:
+        assert (history_of(conn), history_of(conn, key)) == (pending_all, pending_eng)
+        assert len(conn.root()[ROOT_KEY].history) == len(pending_all)

@@ -8,10 +8,8 @@ from .conftest import as_user
 
 
 def object_events(root, key) -> list:
-    return sorted(
-        (event for tree in root.history.object_trees(key) for event in tree.values()),
-        key=lambda event: event.id,
-    )
+    sources = root.history.object_sources(key)
+    return sorted(root.history.newest_first(sources=sources), key=lambda event: event.id)
 
 
 def test_recreated_group_has_a_new_history_key(root, system):

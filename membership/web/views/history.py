@@ -61,9 +61,9 @@ def all_history(context: Root, request: Request) -> dict:
     if path is not None:
         here = node_at(context, path)
         current = getattr(here, "history_key", None)
-        sources = history.whole(log.path_trees(path, current))
+        sources = log.path_sources(path, current)
     if query.object is not None:
-        objects = history.whole(log.object_trees(query.object))
+        objects = log.object_sources(query.object)
         if path is not None:  # either filter may find an event: no path filter then
             sources += objects
             path = None
