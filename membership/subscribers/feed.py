@@ -23,7 +23,7 @@ def batch_of(ctx: Context) -> Batch | None:
     root = ctx.root
     feed = getattr(root, "feed", None)
     jar = root._p_jar
-    if feed is None or jar is None or getattr(root, "history", None) is None:
+    if feed is None or jar is None:
         return None
     txn = jar.transaction_manager.get()
     try:
