@@ -69,7 +69,7 @@ def test_two_clients_adding_to_one_group_at_once_both_commit(clients):
             add_member(context(root), root.groups["g"], userid)
             barrier.wait()
             tm.commit()
-        except BaseException as exc:  # noqa: BLE001 - every failure is reported
+        except BaseException as exc:  # every failure is reported
             errors.append(exc)
             tm.abort()
         finally:

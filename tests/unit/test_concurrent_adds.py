@@ -70,7 +70,7 @@ def concurrent_adds(database: DB, userids: list[str]) -> list[BaseException]:
             add_member(context(root), root.groups["g"], userid)
             barrier.wait()
             tm.commit()
-        except BaseException as exc:  # noqa: BLE001 - every failure is reported
+        except BaseException as exc:  # every failure is reported
             errors.append(exc)
             tm.abort()
         finally:
