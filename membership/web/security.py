@@ -135,7 +135,7 @@ class SecurityPolicy:
         sessions = self.sessions
         if sessions is not None and sessions.applies(request):
             return self._authenticate_session(request, sessions)
-        header = request.headers.get("Authorization")
+        header = request.environ.get("HTTP_AUTHORIZATION")  # not WebOb's header view
         if not header:
             return None
         scheme, _, value = header.partition(" ")

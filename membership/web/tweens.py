@@ -80,7 +80,7 @@ def request_tween_factory(handler, registry: Registry):
         environ = request.environ
         request_id = environ.get(REQUEST_ID)
         if request_id is None:  # the same id for every attempt of a retried request
-            incoming = request.headers.get("X-Request-ID", "")
+            incoming = environ.get("HTTP_X_REQUEST_ID", "")
             request_id = incoming if _SANE_REQUEST_ID.fullmatch(incoming) else os.urandom(16).hex()
             environ[REQUEST_ID] = request_id
         started = environ.setdefault("membership.started", time.perf_counter())  # 1st attempt
@@ -227,7 +227,7 @@ def limits_tween_factory(handler, registry: Registry):
                 f"the path {path_problem}",
                 errors=[{"field": "path", "message": path_problem}],
             )
-        query = request.environ.get("QUERY_STRING", "")
+        query = environ.get("QUERY_STRING", "")
         if query and query.count("&") >= max_params:
             count = len([part for part in query.split("&") if part])
             if count > max_params:
@@ -237,8 +237,8 @@ def limits_tween_factory(handler, registry: Registry):
                     f"at most {max_params} query parameters are accepted, not {count}",
                     errors=[{"field": "query", "message": f"more than {max_params} parameters"}],
                 )
-        for header in ("If-Match", "If-None-Match"):
-            value = request.headers.get(header)
+        for header, key in _CONDITIONAL_HEADERS:
+            value = environ.get(key)
             if value is not None and len(value) > max_etags:
                 return problem(
                     400,
@@ -246,16 +246,16 @@ def limits_tween_factory(handler, registry: Registry):
                     f"{header} may be at most {max_etags} characters long",
                     errors=[{"field": header, "message": f"longer than {max_etags} characters"}],
                 )
-        raw_length = request.environ.get("CONTENT_LENGTH", "")
-        if raw_length.strip() and not _DIGITS.fullmatch(raw_length.strip()):
+        raw_length = environ.get("CONTENT_LENGTH", "").strip()
+        if raw_length and not _DIGITS.fullmatch(raw_length):
             return problem(
                 400,
                 "Bad Request",
                 "Content-Length must be a non-negative integer",
                 errors=[{"field": "Content-Length", "message": "not a non-negative integer"}],
             )
-        length = request.content_length
-        chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+        length = int(raw_length) if raw_length else None
+        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
         if (length is not None and length > limit) or (chunked and length is None):
             if chunked and length is None:
                 data = request.body_file_raw.read(limit + 1)
@@ -272,6 +272,10 @@ def limits_tween_factory(handler, registry: Registry):
 
     return limits_tween
 
+
+#: The conditional headers whose length is limited, with their WSGI environ keys (read
+#: there directly: WebOb's header view translates names on every access).
+_CONDITIONAL_HEADERS = (("If-Match", "HTTP_IF_MATCH"), ("If-None-Match", "HTTP_IF_NONE_MATCH"))
 
 #: The authority of an absolute-form request target (``GET http://host/path``).
 _ABSOLUTE_FORM = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/]*")

@@ -162,7 +162,7 @@ class MembershipView:
     @view_config(request_method="GET", permission=Permission.VIEW)
     def get(self) -> dict:
         membership = self.context
-        if self.request.GET:
+        if self.request.environ.get("QUERY_STRING"):  # parsed only when there is one
             read_query(self.request, MemberCheckQuery)  # a bad ?effective= is still a 400
         if membership.is_expired():
             raise not_a_member(self.request, membership.user, membership.__parent__.group.path)
