@@ -4,10 +4,13 @@ What one run does, every server on 127.0.0.1 with the same waitress settings
 (``[server:main]`` of development.ini) and the same wrk load (16 connections,
 one wrk thread, token or basic auth):
 
-1. The ceiling: a bare WSGI app and a minimal Pyramid traversal+ACL app.
+1. The ceiling: a bare WSGI app and a minimal Pyramid traversal+ACL app. The
+   Pyramid app stays up, and at each size runs again in slices alternating
+   with the membership check, the ratio issue 18 sets a target on.
 2. For each group size: membership on a fresh database (the group, a pool of
-   users to add, a user in 50 nested groups), then Kinto (memory backends) with
-   a group of the same size.
+   users to add, a user in 50 nested groups), beside the previous release
+   (``bench/baseline.txt``) on its own database of the same size, then Kinto
+   (memory backends) with a group of the same size.
 3. Each case runs ``runs`` times (rounds, so the two runs of a case are apart
    in time); the median of the runs is reported.
 4. ``bench/results/<date>[-quick].json``, a Markdown table and PNG plots.
@@ -45,6 +48,10 @@ KINTO_VENV = REPO / "var" / "bench" / "kinto-venv"
 CEILING_TOKEN = "ceiling-token"
 EVENTS_USERS = 1_000  # feed events are made by adding and removing these, 1,000 per request
 PREVIOUS_OPS = ("check", "add", "page-late", "user-groups")  # run against the previous release
+# Above this size the previous release runs only the check and the add (issue 18's
+# add target names 1,000,000 members); its page and user-groups figures stop at 100,000.
+PREVIOUS_LARGE = 100_000
+PREVIOUS_LARGE_OPS = ("check", "add")
 SLICES = 4  # a compared pair of read cases runs in this many alternating slices each
 
 
@@ -77,7 +84,15 @@ class Mode:
 
 
 MODES = {
-    "full": Mode("full", (1_000, 100_000, 1_000_000), 20.0, 2, 2.0, 55.0),
+    "full": Mode(
+        "full",
+        (1_000, 100_000, 1_000_000),
+        20.0,
+        2,
+        2.0,
+        60.0,
+        baseline_sizes=(1_000, 100_000, 1_000_000),
+    ),
     "quick": Mode("quick", (1_000, 100_000), 3.0, 1, 1.0, 7.0, 5_000, 10.0),
 }
 
@@ -112,6 +127,9 @@ class Case:
     size: int | None
     request: Request
     kind: str | None = None  # ours only: the server kind (issue 6)
+    # The cases run in alternating slices with this one share a label ("check-1000"),
+    # so the report knows which ratios come from interleaved slices.
+    slices: str | None = None
     runs: list[load.RunResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -136,6 +154,7 @@ class Case:
             "op": self.op,
             "size": self.size,
             "request": f"{self.request.method} {self.request.path}",
+            "slices": self.slices,
             "runs": runs,
             "median": median,
             "notes": self.notes,
@@ -158,6 +177,8 @@ class Bench:
         self.receiver = None  # bench.loopback.Receiver: webhook deliveries
         self.baseline: dict = {}  # the previous release: commit, or why it is missing
         self.baseline_bin: Path | None = None
+        self.pyramid_port: int | None = None  # the minimal Pyramid app, up for the whole run
+        self.imports: list[dict] = []  # how long each database took to load
 
     # -- measuring ---------------------------------------------------------
 
@@ -219,6 +240,9 @@ class Bench:
             self.record(case, load.run(port, case.request, self.load, self.mode.duration))
             return
         slices = max(1, min(SLICES, int(self.mode.duration)))
+        label = f"{group[0][1].op}-{group[0][1].size}"
+        for _, case in group:
+            case.slices = label
         parts: dict[int, list[load.RunResult]] = {i: [] for i in range(len(group))}
         for _ in range(slices):
             for i, (port, case) in enumerate(group):
@@ -230,6 +254,8 @@ class Bench:
     # -- the ceiling -------------------------------------------------------
 
     def ceiling(self, servers: Servers) -> None:
+        """Both ceiling apps once, at the start; the Pyramid app is left running so
+        that each size's check alternates with it (``ceiling_case``)."""
         log("ceiling: bare WSGI and minimal Pyramid ACL, same waitress settings")
         apps = {
             "bare": "call:bench.ceiling.bare:main",
@@ -259,8 +285,18 @@ class Bench:
         for round_ in range(self.mode.runs):
             for name, case in cases.items():
                 self.measure(started[name].port, case, warmup=round_ == 0)
-        for server in started.values():
-            servers.stop(server)
+        servers.stop(started["bare"])
+        self.pyramid_port = started["pyramid"].port
+
+    def ceiling_case(self, size: int) -> "Case | None":
+        """The minimal Pyramid app at ``size``: run in slices alternating with the
+        check, so "% of minimal Pyramid" compares two sides that shared the machine
+        (measured once at the start, minutes away, it swung from 35 to 69 %)."""
+        if self.pyramid_port is None or not self.wanted("check"):
+            return None
+        return Case(
+            "pyramid", "ceiling", size, Request("GET", "/member", f"Bearer {CEILING_TOKEN}")
+        )
 
     # -- membership --------------------------------------------------------
 
@@ -333,6 +369,9 @@ class Bench:
         if previous:
             for op, case in previous.reads.items():
                 partners.setdefault(op, []).append((previous.server.port, case))
+        ceiling = self.ceiling_case(size)
+        if ceiling is not None:
+            partners.setdefault("check", []).append((self.pyramid_port, ceiling))
         for case in reads:
             if case.op == "check-jwt":
                 partners.setdefault("check", []).append((server.port, case))
@@ -399,7 +438,8 @@ class Bench:
         """A database of ``size`` members plus the pool users; the server started on it.
 
         Answers ``(server, token, admin password)``. The same for the current
-        code and the previous release: each loads with its own scripts.
+        code and the previous release: each loads with its own scripts, and the
+        time the load took goes into the results (``imports``).
         """
         password = ours.initialize(kind)
         server = servers.start(kind.server())
@@ -408,7 +448,15 @@ class Bench:
         started = time.monotonic()
         kind.import_members(ours.GROUP, (ours.member(i) for i in range(size)))
         kind.import_members(ours.POOL_GROUP, (u for ids in pools.values() for u in ids))
-        log(f"  imported {size:,} members + pool in {time.monotonic() - started:.0f}s")
+        seconds = time.monotonic() - started
+        log(f"  imported {size:,} members + pool in {seconds:.0f}s")
+        self.imports.append(
+            {
+                "server": "previous" if getattr(kind, "bindir", None) else "ours",
+                "size": size,
+                "seconds": round(seconds),
+            }
+        )
         server = servers.start(kind.server())
         count = Client(server.port, auth=f"Bearer {token}").get(ours.GROUP).get("member_count")
         if count is not None and count != size:
@@ -576,9 +624,13 @@ class Bench:
         the current code, so each case of it runs right after the same case of ours."""
         if self.baseline_bin is None or size not in self.mode.baseline_sizes:
             return None
-        if not self.wanted(*PREVIOUS_OPS):
+        ops = PREVIOUS_OPS if size <= PREVIOUS_LARGE else PREVIOUS_LARGE_OPS
+        if not self.wanted(*ops):
             return None
-        if time.monotonic() + 90 > self.deadline:
+        # 0.1's import_members loads about 14,000 members/s here (73 s for 1,000,000
+        # at load average 3, its default --batch); the cases then need their runs on top.
+        needed = 90 + 90 * size / 1_000_000 + 4 * len(ops) * self.mode.runs * self.mode.duration
+        if time.monotonic() + needed > self.deadline:
             self.skipped.append(f"previous release, size={size}: time budget spent")
             return None
         log(f"previous release {self.baseline['commit']}, {size:,} members (filestorage)")
@@ -592,13 +644,13 @@ class Bench:
         server, token, _ = self.prepare(servers, kind, size, pools)
         auth = f"Bearer {token}"
         client = Client(server.port, auth=auth)
-        cursor = ours.late_cursor(client, size)
         members = f"{ours.GROUP}/members"
-        requests = {
-            "check": Request("GET", f"{members}/{ours.member(size // 2)}", auth),
-            "page-late": Request("GET", f"{members}?limit=100&cursor={cursor}", auth),
-            "user-groups": Request("GET", f"/users/{ours.NESTED_USER}/groups", auth),
-        }
+        requests = {"check": Request("GET", f"{members}/{ours.member(size // 2)}", auth)}
+        if "page-late" in ops:
+            cursor = ours.late_cursor(client, size)
+            requests["page-late"] = Request("GET", f"{members}?limit=100&cursor={cursor}", auth)
+        if "user-groups" in ops:
+            requests["user-groups"] = Request("GET", f"/users/{ours.NESTED_USER}/groups", auth)
         reads = {op: Case("previous", op, size, request) for op, request in requests.items()}
         add = Case("previous", "add", size, Request("POST", members, auth))
         return Previous(server, client, reads, add, pools)
@@ -801,6 +853,7 @@ def main(argv=None) -> int:
         "previous": bench.baseline or None,
         "throughput": bench.throughput,
         "writecost": writecost,
+        "imports": bench.imports,
         "skipped": bench.skipped,
         "failure": failure,
     }
