@@ -56,9 +56,10 @@ zeo: $(STAMP)
 bench-scale: $(STAMP)
 	$(BIN)/python -m bench.scale --members $${MEMBERS:-1000000}
 # ---- benchmarks (issue 7) --------------------------------------------------
-# make bench        full run (1k / 100k / 1M members, 2 x 20 s per case), ~45 min
+# make bench        full run (1k / 100k / 1M members, 2 x 20 s per case), ~50 min
 # make bench-quick  1k / 100k members, 1 x 3 s per case, about 5 min
-# Both also run the previous release (bench/baseline.txt, built into var/bench/baseline).
+# Both also run the previous release (bench/baseline.txt, built into var/bench/baseline),
+# at 1k and 100k members; the full run also at 1M (check and add).
 # make bench-profile  the membership check under pyinstrument, then py-spy live
 # Needs wrk (apt-get install wrk); Kinto is installed into var/bench/kinto-venv.
 BENCH_STAMP := $(VENV)/.installed-bench
