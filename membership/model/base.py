@@ -82,6 +82,11 @@ class Node(Persistent):
     __parent__ = None
     local_acl: tuple = ()
 
+    #: True where ``builtin_acl`` begins with ``ADMIN_ACE`` (the root, groups, users,
+    #: webhook subscriptions): an admin's decision on such a node is Allow for every
+    #: permission, which ``domain.context.Actor.may`` answers without building the ACL.
+    admin_first: bool = False
+
     def builtin_acl(self) -> list:
         """ACEs every node of this kind has before its local ones (containers: none)."""
         return []

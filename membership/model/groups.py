@@ -27,6 +27,8 @@ class Group(Node):
     """A group's own record: id, title, description, times. Membership changes never
     write it (they live in ``members``), so concurrent adds to one group do not collide."""
 
+    admin_first = True
+
     #: Immutable, kept across moves (``model.evolve`` gives groups of release 0.1 one).
     id: str | None = None
     #: For groups that existed before the audit log was keyed by object:

@@ -36,6 +36,8 @@ class Root(Node):
     * ``history``: the audit log.
     """
 
+    admin_first = True
+
     __name__ = ""
     __parent__ = None
     #: Evolve steps applied (``model.evolve``); 0 for a tree of release 0.1.

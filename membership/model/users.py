@@ -17,6 +17,7 @@ class Users(Container):
 
 
 class User(Node):
+    admin_first = True
     # Defaults live on the class, so a user made by a bulk import pickles only
     # what it has: a million of them is a million small records.
     password_hash: str | None = None

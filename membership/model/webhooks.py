@@ -79,6 +79,8 @@ class DeliveryState(Persistent):
 class Subscription(Node):
     """One webhook: where to, which changes, whose, and its signing secrets."""
 
+    admin_first = True
+
     disabled_reason: str = ""
     #: The previous secret after a rotation, and until when (POSIX seconds) it still signs.
     old_secret: str | None = None
