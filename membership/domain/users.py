@@ -226,6 +226,9 @@ def update_user(
         before["emails"], after["emails"] = email_dicts(old_emails), email_dicts(user.emails)
         if user.email != old_email:
             before["email"], after["email"] = old_email, user.email
+    if after.get("active") is False or "password" in after:
+        # Every admin UI session of the user ends, and stays ended after a reactivation.
+        user.session_generation += 1
     if after:
         user.touch()
         ctx.notify(

@@ -46,6 +46,11 @@ class User(Node):
     _identities = None
     _identity_seq: int = 0
     _modified: datetime | None = None
+    #: Bumped by deactivation and by a password change (``domain.users.update_user``):
+    #: an admin UI session remembers the value it began with and ends when it moves, so
+    #: reactivating a user does not bring their old sessions back. On the class, so
+    #: records written before it existed read 0 and need no migration.
+    session_generation: int = 0
 
     def __init__(self, password_hash: str | None, display_name: str, email: str | None) -> None:
         self.created = clock.now()

@@ -6,16 +6,17 @@ the cookie's ``Path=/ui`` keeps browsers from sending it anywhere else. The
 cookie is ``HttpOnly``, ``SameSite=Strict`` and ``Secure`` unless
 ``membership.ui.insecure_cookies``; it is signed (HMAC) with
 ``membership.ui.session_secret``, or with a key drawn per process when that
-is unset. It holds the user id, a mark of the user's password hash (a
-password change ends every session of that user), when the session began,
-the CSRF token and one-shot messages; never a password or a token.
+is unset. It holds the user id, the user record's ``uid`` (a user deleted and
+made again under the same id is someone else), the user's session generation
+(``User.session_generation``, which deactivation and a password change bump:
+every session of that user ends, and reactivating does not bring them back),
+when the session began, the CSRF token and one-shot messages; never a password
+or a token.
 
 Imports nothing from the web layer; the UI's ``includeme`` plugs ``Sessions`` into the
 security policy.
 """
 
-import hashlib
-import hmac
 import os
 import time
 
@@ -25,7 +26,8 @@ from webob.cookies import SignedSerializer
 PREFIX = "/ui"
 COOKIE = "membership_ui"
 USER_KEY = "uid"
-MARK_KEY = "mark"
+UID_KEY = "uuid"
+GENERATION_KEY = "gen"
 SINCE_KEY = "since"
 #: A session ends after this long without a request, and this long after login in any case.
 IDLE_SECONDS = 2 * 3600
@@ -73,18 +75,14 @@ def session_factory(secret: str, *, insecure: bool):
     )
 
 
-def password_mark(secret: str, password_hash: str | None) -> str:
-    """A short keyed digest of the password hash: sessions die when the password changes."""
-    digest = hmac.new(secret.encode(), (password_hash or "").encode(), hashlib.sha256)
-    return digest.hexdigest()[:24]
-
-
-def start_session(request, userid: str, password_hash: str | None) -> None:
-    """A fresh session for ``userid`` (new CSRF token: no fixation across a login)."""
+def start_session(request, user) -> None:
+    """A fresh session for ``user`` (new CSRF token: no fixation across a login), bound
+    to its record and its current session generation."""
     session = request.session
     session.invalidate()
-    session[USER_KEY] = userid
-    session[MARK_KEY] = password_mark(request.registry.ui_session_secret, password_hash)
+    session[USER_KEY] = user.id
+    session[UID_KEY] = user.uid
+    session[GENERATION_KEY] = user.session_generation
     session[SINCE_KEY] = int(time.time())
     session.new_csrf_token()
 
@@ -106,8 +104,10 @@ def session_userid(request, root) -> str | None:
     user = root.users.get(userid)
     if user is None or getattr(user, "active", True) is False:
         return None
-    expected = password_mark(request.registry.ui_session_secret, user.password_hash)
-    if not hmac.compare_digest(str(session.get(MARK_KEY, "")), expected):
+    # Deactivated and reactivated since, or a new password: the generation moved on.
+    if session.get(GENERATION_KEY) != user.session_generation:
+        return None
+    if session.get(UID_KEY) != user.uid:  # deleted, and another user made under the id
         return None
     return userid
 

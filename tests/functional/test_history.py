@@ -219,6 +219,33 @@ def test_history_follows_a_moved_group_and_stays_queryable_by_its_old_path(tree)
     assert [e["action"] for e in by_id] == actions
 
 
+def test_path_and_object_together_narrow_to_the_events_matching_both(tree):
+    """``?path=X&object=Y``: the events about Y that were filed under X when they happened."""
+    tree.group(DB)
+    tree.group("/groups/ops")
+    tree.group("/groups/sales")
+    tree.member(DB, "bob")
+    db_id, sales_id = tree.get(DB).json["id"], tree.get("/groups/sales").json["id"]
+    tree.post(f"{DB}/move", {"to": "/groups/ops"}, status=200)
+    tree.member("/groups/ops/groups/db", "carol")  # filed under the new path only
+
+    def ids(query: str) -> list[str]:
+        return [e["id"] for e in tree.get(f"/history?{query}&limit=100").json["items"]]
+
+    by_path, by_object = ids(f"path={DB}"), ids(f"object={db_id}")
+    both = ids(f"path={DB}&object={db_id}")
+    assert both == [e for e in by_path if e in by_object]
+    assert both and len(both) < len(by_object)  # carol's membership is not under the old path
+    actions = [e["action"] for e in tree.get(f"/history?path={DB}&object={db_id}").json["items"]]
+    assert "membership.created" in actions and actions[-1] == "group.created"
+    # another object's events at that path: none (no union of the two filters)
+    assert ids(f"path={DB}&object={sales_id}") == []
+    assert ids(f"path=/groups/sales&object={db_id}") == []
+    assert ids(f"path=/groups/ops&object={db_id}") == [
+        e for e in ids("path=/groups/ops") if e in by_object
+    ]
+
+
 def test_a_new_group_under_a_reused_name_reads_only_its_own_history(tree):
     tree.group(DB)
     tree.member(DB, "bob")

@@ -6,6 +6,7 @@ import html
 
 import pytest
 
+from .helpers import PASSWORD
 from .test_ui import Browser, text
 
 pytestmark = pytest.mark.no_spec_check
@@ -70,3 +71,47 @@ def test_the_last_admin_cannot_be_deactivated(app, people):
     res = admin.submit("/ui/users/admin", "set-active", {}, status=409)
     assert "the last admin cannot be deactivated" in words(res)
     assert people.get("/users/admin").json["active"] is True
+
+
+def test_reactivating_does_not_bring_the_old_session_back(app, people):
+    """Deactivation ends bob's session for good: a reactivation within the session's
+    lifetime leaves it refused (the session generation moved on); a fresh login works."""
+    admin, bob = Browser(app, "admin"), Browser(app, "bob")
+    assert bob.get("/ui/groups/eng").status_int == 200
+    admin.submit("/ui/users/bob", "set-active", {}).follow()  # deactivated
+    admin.submit("/ui/users/bob", "set-active", {}).follow()  # and active again
+    assert people.get("/users/bob").json["active"] is True
+    assert "/ui/login" in bob.get("/ui/groups/eng", status=303).location
+    bob.login("bob")
+    assert bob.get("/ui/groups/eng").status_int == 200
+
+
+def test_a_password_change_ends_the_other_sessions_but_not_a_fresh_login(app, people):
+    laptop, phone = Browser(app, "bob"), Browser(app, "bob")
+    people.patch("/users/bob", {"password": "another-password-1"}, status=200)
+    for browser in (laptop, phone):
+        assert "/ui/login" in browser.get("/ui/groups/eng", status=303).location
+    laptop.login("bob", "another-password-1")
+    assert laptop.get("/ui/groups/eng").status_int == 200
+    assert "/ui/login" in phone.get("/ui/groups/eng", status=303).location
+
+
+def test_changing_your_own_password_keeps_your_session_and_ends_the_others(app, people):
+    laptop, phone = Browser(app, "bob"), Browser(app, "bob")
+    fields = {"password": "another-password-1", "password_again": "another-password-1"}
+    laptop.submit("/ui/users/bob", "password", {**fields, "current_password": PASSWORD})
+    assert laptop.get("/ui/groups/eng").status_int == 200
+    assert "/ui/login" in phone.get("/ui/groups/eng", status=303).location
+
+
+def test_an_unrelated_change_keeps_the_session(app, people):
+    bob = Browser(app, "bob")
+    people.patch("/users/bob", {"display_name": "Bob B."}, status=200)
+    assert bob.get("/ui/groups/eng").status_int == 200
+
+
+def test_a_user_made_again_under_the_same_id_does_not_inherit_the_session(app, people):
+    bob = Browser(app, "bob")
+    people.delete("/users/bob", status=204)
+    people.user("bob")
+    assert "/ui/login" in bob.get("/ui/", status=303).location

@@ -91,7 +91,7 @@ def login(context, request):
         form.errors[""] = "Unknown user or wrong password."
         return login_page(request, form, status=403)
     throttle.succeeded(userid, address)
-    start_session(request, userid, password_hash)
+    start_session(request, user)
     return HTTPSeeOther(location=safe_target(request, came_from))
 
 
@@ -219,7 +219,7 @@ def oidc_callback(context, request):
             403,
             came_from,
         )
-    start_session(request, user.id, user.password_hash)
+    start_session(request, user)
     # Not a redirect: after a navigation that began on the identity provider's site,
     # the browser would not send the SameSite=Strict session cookie along the redirect.
     # A page of ours that moves on by itself starts a same-site navigation.

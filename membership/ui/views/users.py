@@ -109,8 +109,9 @@ def change_password(context: User, request):
     except DomainError as exc:
         return failed(request, exc, form, _again(context, request))
     if context.id == request.authenticated_userid:
-        # The session is bound to the old password: carry this one over, end the others.
-        start_session(request, context.id, context.password_hash)
+        # The password change moved the session generation on: carry this session
+        # over to the new one; every other session of the user has ended.
+        start_session(request, context)
     return done(request, "Password changed.", ui_path(request, context), "password")
 
 

@@ -56,19 +56,16 @@ def history_page(request: Request, sources, query: HistoryQuery, path: str | Non
 def all_history(context: Root, request: Request) -> dict:
     query = read_query(request, RootHistoryQuery)
     log = context.history
-    sources = None
     path = query.path
-    if path is not None:
-        here = node_at(context, path)
-        current = getattr(here, "history_key", None)
-        sources = log.path_sources(path, current)
     if query.object is not None:
-        objects = log.object_sources(query.object)
-        if path is not None:  # either filter may find an event: no path filter then
-            sources += objects
-            path = None
-        else:
-            sources = objects
+        # Every filter narrows: with ``?path=`` too, the object's events filed under
+        # that path when they happened (read from the object's index, filtered).
+        sources = log.object_sources(query.object)
+    elif path is not None:
+        current = getattr(node_at(context, path), "history_key", None)
+        sources = log.path_sources(path, current)
+    else:
+        sources = None
     return history_page(request, sources, query, path)
 
 
