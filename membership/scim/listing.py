@@ -10,13 +10,27 @@ only while it holds at most ``membership.scim.max_filter_scan`` resources,
 and is ``400 tooMany`` beyond.
 
 Unfiltered lists walk a BTree in key order. ``startIndex`` pages reuse
-checkpoints (position -> last key of the page that ended there) kept per
-process and per database state, so walking 100 at a time costs O(log n) per
-page, not O(offset); any commit starts a fresh set of checkpoints.
+checkpoints: position -> the last key of a page that ended there, kept per
+process and per collection, across commits. A page starting right after a
+checkpoint continues after its key, so walking 100 at a time costs O(log n +
+page) per page whatever is written meanwhile, and what a walker gets is
+"the resources after the last one I was given": each resource that exists
+for the whole walk comes exactly once, one added or deleted during it at
+most once (``totalResults`` is that of the moment; positions are not exact
+offsets while writes go on). Checkpoints are not dropped on a commit; a
+newer one replaces one at the same position only when it ends earlier in
+key order or the old one is more than ``MARK_SECONDS`` old, so two walkers
+interleaving may see a repeat but never miss a resource (see
+``Checkpoints.mark``). A page with no checkpoint at its start (another
+process served the page before, or a jump) counts forward from the nearest
+earlier one. Cursors (RFC 9865) carry the key themselves and need none of it.
 """
 
 import base64
+import itertools
 import threading
+import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 
@@ -82,9 +96,14 @@ def candidates(node, lookups: dict[str, Callable[[str], list[str]]]) -> Candidat
     return None
 
 
+#: A checkpoint younger than this is only replaced by one ending earlier in key order.
+MARK_SECONDS = 600.0
+
+
 class Checkpoints:
-    """Where earlier pages of an unfiltered walk ended: ``(collection, state) ->
-    {position: last key}``, a bounded LRU, shared by the threads of a process."""
+    """Where earlier pages of an unfiltered walk ended: ``walk -> {position: (last key,
+    when)}``, a bounded LRU of walks (a walk: a collection), shared by the threads of a
+    process and kept across commits."""
 
     def __init__(self, walks: int = 64, per_walk: int = 10_000) -> None:
         self._walks: OrderedDict = OrderedDict()
@@ -100,21 +119,48 @@ class Checkpoints:
                 return 0, None
             self._walks.move_to_end(walk)
             if position in marks:
-                return position, marks[position]
+                return position, marks[position][0]
             best = max((p for p in marks if p <= position), default=0)
-            return best, marks.get(best)
+            return (best, marks[best][0]) if best else (0, None)
 
-    def mark(self, walk: tuple, position: int, key: str) -> None:
+    def mark(self, walk: tuple, position: int, key: str, now: float | None = None) -> None:
+        """A page ended at ``position`` with ``key``.
+
+        Under concurrent writes two walkers may end the same position with different
+        keys. The earlier key is kept while it is fresh: the walker that got the later
+        one then sees a few resources again, where keeping the later key would make the
+        other skip some.
+        """
+        now = time.monotonic() if now is None else now
         with self._lock:
             marks = self._walks.setdefault(walk, {})
             self._walks.move_to_end(walk)
-            if len(marks) < self.per_walk:
-                marks[position] = key
+            held = marks.get(position)
+            if held is not None:
+                if held[0] <= key and now - held[1] < MARK_SECONDS:
+                    return
+                marks[position] = (key, now)
+            elif len(marks) < self.per_walk:
+                marks[position] = (key, now)
             while len(self._walks) > self.walks:
                 self._walks.popitem(last=False)
 
 
 CHECKPOINTS = Checkpoints()
+_DATABASES: "weakref.WeakKeyDictionary[object, int]" = weakref.WeakKeyDictionary()
+_NUMBERS = itertools.count(1)
+
+
+def database_number(db) -> int:
+    """A number for ``db`` unique in this process (unlike ``id()``, never reused after
+    it is gone), so the checkpoints of one database never serve another's walk."""
+    if db is None:
+        return 0
+    with CHECKPOINTS._lock:
+        number = _DATABASES.get(db)
+        if number is None:
+            number = _DATABASES[db] = next(_NUMBERS)
+        return number
 
 
 def index_page(

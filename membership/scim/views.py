@@ -693,10 +693,12 @@ class Scim:
         if cursor is not None:
             page, nxt = listing.cursor_page(keys_after, cursor, count)
             return self.ids_of(kind, page), total, nxt
+        # Per collection, not per database state: checkpoints outlive commits (listing.py).
+        jar = self.root._p_jar
         walk = (
             kind,
             self.settings.scim_groups_parent,
-            self.root._p_jar.db().lastTransaction() if self.root._p_jar else None,
+            listing.database_number(jar.db() if jar is not None else None),
         )
         page = listing.index_page(keys_after, walk, start, count)
         return self.ids_of(kind, page), total, None

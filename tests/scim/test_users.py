@@ -311,3 +311,77 @@ def test_root_search_refuses_attributes_of_neither_kind(people):
         "filter": 'nosuch eq "x"',
     }
     scim_error(people.post("/.search", body), 400, "invalidFilter")
+
+
+def test_a_startindex_walk_during_writes_returns_each_lasting_user_exactly_once(app, scim):
+    """2,000 users walked 100 at a time while another thread adds users (before and
+    after the walk's position) and deletes some: every user that exists for the whole
+    walk comes exactly once, one deleted meanwhile at most once, and nothing repeats."""
+    import threading
+
+    from membership.domain.users import create_user, delete_user
+    from membership.web.db import database
+    from tests.functional.conftest import script_context, with_root
+
+    db = database(app.registry)
+
+    def create(names):
+        def run(root):
+            ctx = script_context(root, app.registry)
+            for name in names:
+                create_user(ctx, name)
+
+        with_root(db, run)
+
+    create([f"u{n:05d}" for n in range(0, 4000, 2)])  # even numbers: 2,000 users
+    doomed = {f"u{n:05d}" for n in range(1000, 4000, 300)}
+    lasting = {f"u{n:05d}" for n in range(0, 4000, 2)} - doomed | {"admin"}
+    page_done, wrote = threading.Event(), threading.Event()
+    stop = False
+
+    def writer():
+        round_ = 0
+        while True:
+            page_done.wait()
+            page_done.clear()
+            if stop:
+                return
+            # odd numbers all over the key range: before and after the walker's place
+            create([f"u{n:05d}-{round_}" for n in range(1 + 2 * round_ % 400, 4000, 400)])
+
+            def remove(root):
+                ctx = script_context(root, app.registry)
+                for name in sorted(doomed):
+                    if name in root.users:
+                        delete_user(ctx, root.users[name])
+                        return
+
+            with_root(db, remove)
+            round_ += 1
+            wrote.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    seen: list[str] = []
+    try:
+        start = 1
+        while True:
+            res = scim.get(f"/Users?startIndex={start}&count=100&attributes=id")
+            assert res.status_int == 200, res.text
+            ids = [r["id"] for r in res.json["Resources"]]
+            if not ids:
+                break
+            assert len(seen) < 3_000, "the walk does not end"
+            seen += ids
+            start += len(ids)
+            page_done.set()
+            assert wrote.wait(30)
+            wrote.clear()
+    finally:
+        stop = True
+        page_done.set()
+        thread.join(30)
+    assert len(seen) == len(set(seen))  # nothing twice
+    assert lasting <= set(seen)  # nothing that lasted is missed
+    assert seen == sorted(seen)  # id order, page after page
+    assert any("-" in name for name in seen)  # users added meanwhile may appear

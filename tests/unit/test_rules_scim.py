@@ -87,14 +87,30 @@ def test_a_sequential_walk_reads_each_key_once():
     assert walk.read == 10_000  # not the 500,000 an offset walk reads
 
 
-def test_a_page_without_a_checkpoint_still_answers_and_a_new_state_starts_afresh():
+def test_a_page_without_a_checkpoint_still_answers_from_the_nearest_one():
     walk = Counting(1_000)
     listing.CHECKPOINTS = listing.Checkpoints()
     assert listing.index_page(walk, ("test", 1), 501, 10) == walk.keys[500:510]
     walk.read = 0
     assert listing.index_page(walk, ("test", 1), 511, 10) == walk.keys[510:520]
     assert walk.read == 10  # from the checkpoint at 510
+    walk.read = 0
+    assert listing.index_page(walk, ("test", 1), 531, 10) == walk.keys[530:540]
+    assert walk.read == 20  # counted on from the nearest checkpoint (520)
     assert listing.index_page(walk, ("test", 2), 511, 10) == walk.keys[510:520]
+
+
+def test_a_checkpoint_keeps_the_earlier_key_while_fresh():
+    """Two walkers ending the same position differently (writes between their pages):
+    the earlier key stays, so neither skips a resource; a stale one gives way."""
+    marks = listing.Checkpoints()
+    marks.mark(("w",), 100, "k000100", now=0.0)
+    marks.mark(("w",), 100, "k000150", now=1.0)
+    assert marks.nearest(("w",), 100) == (100, "k000100")
+    marks.mark(("w",), 100, "k000050", now=2.0)
+    assert marks.nearest(("w",), 100) == (100, "k000050")
+    marks.mark(("w",), 100, "k000150", now=2.0 + listing.MARK_SECONDS)
+    assert marks.nearest(("w",), 100) == (100, "k000150")
 
 
 def test_filters_pick_index_candidates():
