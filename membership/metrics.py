@@ -83,6 +83,13 @@ FEED_LAG_SECONDS = Gauge(
     "Age of the oldest change the dispatcher has not delivered yet (0: caught up).",
     multiprocess_mode="livemax",
 )
+UNSEALED_SECONDS = Gauge(
+    "membership_changes_unsealed_seconds",
+    "Age of the oldest change-feed batch not sealed yet (0: none). The dispatcher seals "
+    "every 2 s; a value that only grows means no dispatcher runs, and history reads slow "
+    "down with the backlog. Set by the dispatcher's rounds and by GET /health.",
+    multiprocess_mode="livemax",
+)
 
 
 def _version() -> str:
@@ -98,6 +105,11 @@ BUILD_INFO.labels(_version(), ".".join(map(str, sys.version_info[:3]))).set(1)
 def webhook_delivered(outcome: str) -> None:
     """For the dispatcher: one delivery attempt ended with ``outcome``."""
     WEBHOOK_DELIVERIES.labels(outcome).inc()
+
+
+def feed_unsealed(seconds: float) -> None:
+    """How old the oldest unsealed feed batch is (the dispatcher and ``/health``)."""
+    UNSEALED_SECONDS.set(max(0.0, seconds))
 
 
 def feed_lag(seconds: float) -> None:

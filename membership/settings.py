@@ -254,6 +254,14 @@ class Settings(BaseModel):
         gt=0,
         le=60,
     )
+    health_unsealed_seconds: int = _setting(
+        300,
+        "membership.health.unsealed_seconds",
+        "`GET /health` answers `degraded` when the oldest change-feed batch not sealed yet "
+        "is older than this: no dispatcher runs (`membership_dispatch` on ZEO/RelStorage), "
+        "and every history read merges the growing backlog.",
+        ge=0,
+    )
     dispatch_workers: int = _setting(
         4,
         "membership.dispatch.workers",

@@ -318,7 +318,28 @@ class Dispatcher:
                 return now + self.config.poll_seconds
             if feed.pending:  # seal what is left (or what came meanwhile) soon
                 next_due = min(next_due or self._next_seal, self._next_seal)
+                _, oldest, _ = feed.unsealed()
+                metrics.feed_unsealed(0.0 if oldest is None else time.time() - time_of(oldest))
+            else:
+                metrics.feed_unsealed(0.0)
             return next_due
+
+    def seal_all(self, chunk: int = 1000) -> int:
+        """Seal every committed pending batch, ``chunk`` per transaction; how many.
+
+        For a backlog left by running without a dispatcher (``membership_dispatch
+        --seal``): a round seals at most ``chunk`` batches every ``SEAL_EVERY``."""
+        total = 0
+        while True:
+            with self._session() as (tm, root):
+                if root is None or root.feed is None:
+                    return total
+                moved = root.feed.seal(chunk, history=root.history)
+                if not moved:
+                    metrics.feed_unsealed(0.0)
+                    return total
+                if self._commit(tm, "sealing"):
+                    total += moved
 
     # ------------------------------------------------------------------
     # which targets have work

@@ -68,6 +68,23 @@ class Feed(Persistent):
             yield item
         yield from recent
 
+    def unsealed(self, sample: int = 1000) -> tuple[int, int | None, bool]:
+        """``(batches looked at, oldest committed tid among them, more left)``.
+
+        Looks at no more than ``sample`` pending batches: their keys are random, so
+        that is a fair sample of a backlog too large to read, and a backlog that
+        large is the news anyway. For ``GET /health`` and the metrics."""
+        oldest = None
+        seen = 0
+        for batch in self.pending.values():
+            if seen >= sample:
+                return seen, oldest, True
+            seen += 1
+            tid = batch.tid
+            if tid and (oldest is None or tid < oldest):
+                oldest = tid
+        return seen, oldest, False
+
     def seal(self, limit: int = 1000, history=None) -> int:
         """Move up to ``limit`` committed pending batches to ``sealed``; how many moved.
 

@@ -32,6 +32,12 @@ def main(argv: list[str] | None = None) -> int:
         "the change feed.",
     )
     cli.add_argument("--once", action="store_true", help="one round, then exit")
+    cli.add_argument(
+        "--seal",
+        action="store_true",
+        help="seal every pending change-feed batch (1,000 per transaction), then exit: "
+        "for a backlog left by running without a dispatcher",
+    )
     cli.add_argument("--name", help="this process's name in leases (default: host:pid:random)")
     cli.add_argument(
         "--metrics-listen",
@@ -51,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         db = registry._zodb_databases[""]
         config = Config.from_settings(settings)
         dispatcher = Dispatcher(db, config, name=args.name)
+        if args.seal:
+            print(f"{SCRIPT}: sealed {dispatcher.seal_all()} feed batches", flush=True)
+            return 0
         if listen is None and settings.dispatch_metrics_listen:
             listen = listen_address(settings.dispatch_metrics_listen)
         if listen is not None:

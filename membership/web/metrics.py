@@ -40,6 +40,7 @@ from ..metrics import (  # noqa: F401 (re-exported: the web's code and tests use
     REQUEST_SECONDS,
     REQUESTS,
     THROTTLE_STORAGE_ERRORS,
+    UNSEALED_SECONDS,
     WEBHOOK_DELIVERIES,
 )
 from ..model import Group, Groups, Members, Membership, NonMember, Token, Tokens, User, Users

@@ -25,7 +25,7 @@ ACEs); views registered without one say how they decide in
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from pydantic.json_schema import models_json_schema
 from pyramid.interfaces import IExceptionResponse
 from pyramid.security import NO_PERMISSION_REQUIRED
@@ -659,6 +659,28 @@ class Health(BaseModel):
     status: Literal["ok"]
 
 
+class FeedHealth(BaseModel):
+    """The change feed's upkeep (``GET /health``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["ok", "degraded"]
+    unsealed_batches: int = Field(description="Batches waiting to be sealed (counted up to 1,000)")
+    unsealed_batches_capped: bool = Field(description="True: there are more than counted")
+    oldest_unsealed_seconds: float = Field(description="Age of the oldest; 0: none waits")
+    detail: str | None = Field(None, description="When degraded: what is wrong and what to run")
+
+
+class ServiceHealth(BaseModel):
+    """``GET /health``: ``ok``, or ``degraded`` with a ``detail`` naming the fix."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["ok", "degraded"]
+    feed: FeedHealth
+    detail: str | None = None
+
+
 #: The health probes (``views/health.py``): routes, not traversal views, so they are
 #: listed here; each is documented when its route is registered.
 PROBES: dict[str, Operation] = {
@@ -666,6 +688,13 @@ PROBES: dict[str, Operation] = {
         "getHealth",
         "Liveness: the process is up and serving (never touches the storage)",
         response=Health,
+        auth="none",
+    ),
+    "/health": Operation(
+        "getServiceHealth",
+        "Upkeep: ok, or degraded (change-feed batches wait to be sealed: no dispatcher "
+        "runs) with what to do; 200 either way",
+        response=ServiceHealth,
         auth="none",
     ),
     "/readyz": Operation(

@@ -13,7 +13,7 @@ from membership.web.openapi import ALIASES, CONTEXT_PATHS, DECIDED_IN_VIEW, OPER
 
 from .helpers import ADMIN, basic, bearer
 
-PROBES = ("/healthz", "/readyz")
+PROBES = ("/healthz", "/readyz")  # /health answers more: test_health.py
 
 
 @pytest.fixture

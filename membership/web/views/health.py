@@ -5,10 +5,18 @@
 * ``GET /readyz``: this worker can serve: the storage is reachable and the
   tree is initialized (``/users``, ``/groups``, ``/groups/admins``).
 
-Both are unauthenticated and answer only ``{"status": ...}``: no version, no
-storage address, no error text (the reason a worker is not ready goes to the
-log). They are routes with their own context factory, matched before
-traversal, so neither depends on the tree they probe; ``config.scan()``
+* ``GET /health``: the service's upkeep, for monitoring rather than routing:
+  ``ok``, or ``degraded`` with a ``detail`` saying what to do. Today that is
+  the change feed: batches not sealed for longer than
+  ``membership.health.unsealed_seconds`` mean no dispatcher runs (on ZEO and
+  RelStorage, ``membership_dispatch``), and every history read merges the
+  whole backlog. Always 200 while the storage answers: a degraded service
+  still serves, and must not be taken out of a load balancer for it.
+
+All are unauthenticated and answer no version, no storage address, no error
+text (the reason a worker is not ready goes to the log). They are routes
+with their own context factory, matched before traversal, so none depends
+on the tree it probes; ``config.scan()``
 registers route and view together (see ``probe``).
 
 The same readiness seen from any other request: a storage that went away
@@ -19,6 +27,7 @@ not a 500.
 
 import json
 import logging
+import time
 
 import venusian
 from pyramid.interfaces import IRootFactory
@@ -27,7 +36,11 @@ from pyramid.security import NO_PERMISSION_REQUIRED
 from pyramid.view import exception_view_config
 from pyramid_zodbconn import get_connection
 from transaction.interfaces import TransientError
+from ZODB.TimeStamp import TimeStamp
+from ZODB.utils import p64
 
+from ... import metrics
+from ...model.feed import Feed
 from ..errors import problem
 
 log = logging.getLogger(__name__)
@@ -120,6 +133,60 @@ def readyz(request):
         content_type="application/problem+json",
         retry_after=5,
     )
+
+
+def feed_health(feed: Feed | None, limit_seconds: float, now: float) -> dict:
+    """The feed's part of ``/health``: how many batches wait for sealing (counted up to
+    1,000), how old the oldest is, and whether that is past ``limit_seconds``."""
+    if feed is None:
+        seen, oldest, more = 0, None, False
+    else:
+        seen, oldest, more = feed.unsealed()
+    age = 0.0 if oldest is None else max(0.0, now - _time_of(oldest))
+    metrics.feed_unsealed(age)
+    body = {
+        "status": "degraded" if oldest is not None and age > limit_seconds else "ok",
+        "unsealed_batches": seen,
+        "unsealed_batches_capped": more,
+        "oldest_unsealed_seconds": round(age, 3),
+    }
+    if body["status"] == "degraded":
+        body["detail"] = (
+            f"change-feed batches have waited {int(age)} s to be sealed (more than "
+            f"{limit_seconds:g} s): no dispatcher is running. On ZEO or RelStorage run "
+            "membership_dispatch <ini> (membership_dispatch --seal <ini> clears a backlog); "
+            "until then every history read merges the whole backlog"
+        )
+    return body
+
+
+def _time_of(tid: int) -> float:
+    return TimeStamp(p64(tid)).timeTime()
+
+
+@probe("/health")
+def health(request):
+    try:
+        root = request.registry.getUtility(IRootFactory)(request)
+        limit = request.registry.membership_settings.health_unsealed_seconds
+        feed = feed_health(getattr(root, "feed", None), limit, time.time())
+    except Exception:
+        log.warning("health: the storage cannot be read", exc_info=True)
+        return _answer(
+            503,
+            {
+                "type": "about:blank",
+                "title": "Service Unavailable",
+                "status": 503,
+                "detail": "the storage cannot be read",
+            },
+            content_type="application/problem+json",
+            retry_after=5,
+        )
+    body = {"status": feed["status"], "feed": feed}
+    if "detail" in feed:
+        body["detail"] = feed["detail"]
+    return _answer(200, body)
 
 
 @exception_view_config(TransientError)

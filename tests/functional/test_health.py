@@ -1,0 +1,54 @@
+"""``GET /health``: the change feed's backlog is visible, and named, when no dispatcher
+seals it (the test app runs none: ``memory://`` is no FileStorage); sealing clears it."""
+
+import pytest
+
+from membership.dispatch import Config, Dispatcher
+from membership.web.db import database
+from membership.web.metrics import UNSEALED_SECONDS
+from membership.web.views.health import feed_health
+
+from .conftest import with_root
+
+
+@pytest.fixture
+def settings(settings):
+    return {**settings, "membership.health.unsealed_seconds": "0"}
+
+
+def test_health_is_ok_when_nothing_waits(testapp, app):
+    Dispatcher(database(app.registry), Config()).seal_all()
+    body = testapp.get("/health").json
+    assert body["status"] == "ok"
+    assert body["feed"]["unsealed_batches"] == 0
+    assert "detail" not in body
+
+
+def test_unsealed_batches_make_it_degraded_and_name_the_dispatcher(testapp, api, app):
+    for userid in ("alice", "bob"):
+        api.user(userid)
+    body = testapp.get("/health", headers={"Authorization": "Bearer nonsense"}).json
+    assert body["status"] == "degraded"
+    assert body["feed"]["unsealed_batches"] >= 2
+    assert "membership_dispatch" in body["detail"]
+    # sealing (membership_dispatch --seal does this) clears it; history reads the same
+    before = api.get("/history").json["items"]
+    sealed = Dispatcher(database(app.registry), Config()).seal_all(chunk=1)
+    assert sealed >= 2
+    body = testapp.get("/health").json
+    assert (body["status"], body["feed"]["unsealed_batches"]) == ("ok", 0)
+    assert api.get("/history").json["items"] == before
+
+
+def test_a_backlog_younger_than_the_limit_is_ok_and_the_gauge_shows_its_age(api, app):
+    api.user("alice")
+
+    def judge(root):
+        now = 4_000_000_000.0  # a fixed clock, far after the batch was committed
+        return feed_health(root.feed, 1e12, now), feed_health(root.feed, 0, now)
+
+    young, old = with_root(database(app.registry), judge)
+    assert young["status"] == "ok" and young["unsealed_batches"] >= 1
+    assert old["status"] == "degraded"
+    assert UNSEALED_SECONDS._value.get() == pytest.approx(old["oldest_unsealed_seconds"], abs=0.01)
+    assert old["oldest_unsealed_seconds"] > 0
