@@ -122,14 +122,14 @@ def readyz(request):
         ready = False
     if ready:
         return _answer(200, {"status": "ok"})
+    return _unavailable("not ready")
+
+
+def _unavailable(detail: str):
+    """A probe's 503: problem+json with ``Retry-After``, the reason only in the log."""
     return _answer(
         503,
-        {
-            "type": "about:blank",
-            "title": "Service Unavailable",
-            "status": 503,
-            "detail": "not ready",
-        },
+        {"type": "about:blank", "title": "Service Unavailable", "status": 503, "detail": detail},
         content_type="application/problem+json",
         retry_after=5,
     )
@@ -172,17 +172,7 @@ def health(request):
         feed = feed_health(getattr(root, "feed", None), limit, time.time())
     except Exception:
         log.warning("health: the storage cannot be read", exc_info=True)
-        return _answer(
-            503,
-            {
-                "type": "about:blank",
-                "title": "Service Unavailable",
-                "status": 503,
-                "detail": "the storage cannot be read",
-            },
-            content_type="application/problem+json",
-            retry_after=5,
-        )
+        return _unavailable("the storage cannot be read")
     body = {"status": feed["status"], "feed": feed}
     if "detail" in feed:
         body["detail"] = feed["detail"]
