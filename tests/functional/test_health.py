@@ -52,3 +52,47 @@ def test_a_backlog_younger_than_the_limit_is_ok_and_the_gauge_shows_its_age(api,
     assert old["status"] == "degraded"
     assert UNSEALED_SECONDS._value.get() == pytest.approx(old["oldest_unsealed_seconds"], abs=0.01)
     assert old["oldest_unsealed_seconds"] > 0
+
+
+def test_membership_dispatch_seal_clears_a_backlog_and_exits(tmp_path, capsys):
+    """``membership_dispatch --seal <ini>``: what an operator runs after a spell without
+    a dispatcher; the backlog is gone and ``/health`` is ok again."""
+    from webtest import TestApp
+
+    import membership
+    from membership.scripts import dispatch
+    from membership.scripts.initialize import ensure_admin
+
+    from .conftest import TEST_SETTINGS, script_context
+    from .helpers import ADMIN, PASSWORD, Api
+
+    uri = f"file://{tmp_path}/Data.fs"
+    settings = {
+        **TEST_SETTINGS,
+        "zodbconn.uri": uri,
+        "membership.dispatch.in_process": "false",  # as on ZEO: no dispatcher anywhere
+        "membership.health.unsealed_seconds": "0",
+    }
+
+    def serve():
+        app = membership.main({}, **settings)
+        return app, database(app.registry)
+
+    app, db = serve()
+    with_root(db, lambda root: ensure_admin(script_context(root, app.registry), ADMIN, PASSWORD))
+    Api(TestApp(app)).user("alice")
+    assert TestApp(app).get("/health").json["status"] == "degraded"
+    db.close()
+
+    ini = tmp_path / "dispatch.ini"
+    ini.write_text(f"[app:main]\nuse = egg:membership\nzodbconn.uri = {uri}\n")
+    assert dispatch.main([str(ini), "--seal"]) == 0
+    out = capsys.readouterr().out
+    assert "membership_dispatch: sealed " in out and "sealed 0 " not in out
+
+    app, db = serve()
+    try:
+        body = TestApp(app).get("/health").json
+        assert (body["status"], body["feed"]["unsealed_batches"]) == ("ok", 0)
+    finally:
+        db.close()
