@@ -77,7 +77,7 @@ extras_require = {
 
 setup(
     name="membership",
-    version="0.1.0",
+    version="0.2.0",
     description="Self-hosted group-membership service: Pyramid traversal over a ZODB tree",
     long_description=open("README.md").read() if __import__("os").path.exists("README.md") else "",
     long_description_content_type="text/markdown",

@@ -273,7 +273,7 @@ HINTS: dict = {
     "via": "/groups/eng/groups/backend",
     "principal": "user:alice",
     "token": "<the secret, shown once>",
-    "version": "0.1.0",
+    "version": "0.2.0",
     "principals": "user:alice",
     "authenticated_by": "basic",
     "cursor": "0123456789abcdef01234567",
