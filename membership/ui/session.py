@@ -35,7 +35,9 @@ MAX_AGE_SECONDS = 12 * 3600
 
 
 def is_ui_request(request) -> bool:
-    path = request.path_info
+    # The raw WSGI string, not WebOb's decoded ``path_info``: asked on every request
+    # (the security policy), and the ASCII prefix reads the same either way.
+    path = request.environ.get("PATH_INFO", "")
     return path == PREFIX or path.startswith(PREFIX + "/")
 
 

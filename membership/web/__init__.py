@@ -5,7 +5,7 @@ A view parses its input, makes one domain call, and presents the result
 """
 
 from ..dispatch import start_in_process
-from .db import bootstrap, database, root_factory
+from .db import ReadConnections, bootstrap, database, root_factory
 from .rendering import JSONRenderer
 
 
@@ -16,6 +16,8 @@ def includeme(config) -> None:
     config.include("pyramid_retry")
     config.include("pyramid_zodbconn")
     config.include(".storage")
+    # Reads on a connection per thread, kept open (db.py); the request tween marks them.
+    config.registry.membership_reads = ReadConnections(database(config.registry))
     config.add_renderer("json", JSONRenderer)
     # A client that states no preference gets JSON, never the event stream.
     config.add_accept_view_order("text/event-stream")

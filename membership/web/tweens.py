@@ -30,6 +30,7 @@ from pyramid.tweens import INGRESS
 from ZODB.POSException import ConflictError
 
 from . import logs, metrics
+from .db import READ_ONLY
 from .errors import internal_error, logged_path, problem
 from .metrics import route_template
 from .security import IDENTITY, SAFE_METHODS
@@ -75,6 +76,7 @@ def request_tween_factory(handler, registry: Registry):
     json_logs = settings.log_format == "json"
     tracer = getattr(registry, "membership_tracer", None)
     time_commits = observe is not None or tracer is not None
+    reads = getattr(registry, "membership_reads", None)
 
     def request_tween(request: Request) -> Response:
         environ = request.environ
@@ -87,7 +89,10 @@ def request_tween_factory(handler, registry: Registry):
         attempt = environ.get("retry.attempt") or 0
         if attempt:
             back_off_before_retry(attempt)
-        if time_commits and request.method not in SAFE_METHODS:
+        if is_read(request):
+            if reads is not None:  # on the thread's read connection (db.ReadConnections)
+                environ[READ_ONLY] = reads
+        elif time_commits:
             metrics.time_commits(request.tm, tracer, histogram=observe is not None)
         token = None
         if json_logs:
@@ -119,12 +124,13 @@ def request_tween_factory(handler, registry: Registry):
                 return response  # pyramid_retry discards it and runs the request again
         if observe is not None and isinstance(failed, ConflictError):
             metrics.conflict("exhausted")  # the last attempt: answered 503
-        headers = response.headers
-        headers["X-Request-ID"] = request_id
-        headers["X-Content-Type-Options"] = "nosniff"
         identity = environ.get(IDENTITY)
-        if identity or "HTTP_AUTHORIZATION" in environ:
-            headers["Cache-Control"] = "no-store"
+        _set_headers(
+            response,
+            ("X-Request-ID", request_id),
+            ("X-Content-Type-Options", "nosniff"),
+            *(_NO_STORE if identity or "HTTP_AUTHORIZATION" in environ else ()),
+        )
         seconds = time.perf_counter() - started
         status = response.status_code
         logging_access = access_log.isEnabledFor(logging.INFO)
@@ -170,6 +176,24 @@ def request_tween_factory(handler, registry: Registry):
         return response
 
     return request_tween
+
+
+#: ``Cache-Control`` for any answer to a caller who sent credentials.
+_NO_STORE = (("Cache-Control", "no-store"),)
+
+
+def _set_headers(response: Response, *pairs: tuple[str, str]) -> None:
+    """``response.headers[name] = value`` for each pair, in one pass over the headers.
+
+    Each assignment through WebOb's header view rebuilds the header list to
+    drop the name's old values; three of them on every answer were ~2% of a
+    membership check.
+    """
+    names = {name.lower() for name, _ in pairs}
+    headerlist = response.headerlist
+    if any(name.lower() in names for name, _ in headerlist):
+        headerlist[:] = [pair for pair in headerlist if pair[0].lower() not in names]
+    headerlist.extend(pairs)
 
 
 def cors_tween_factory(handler, registry: Registry):
@@ -378,5 +402,6 @@ def is_read(request) -> bool:
 
 def needs_transaction(request) -> bool:
     """``tm.activate_hook``: reads are not committed (``db.find_app_root`` still begins
-    one, so they see every earlier write, and closing the connection aborts it)."""
+    one on the thread's read connection, so they see every earlier write, and aborts
+    it when the request is finished)."""
     return not is_read(request)

@@ -34,7 +34,6 @@ from pyramid.interfaces import IRootFactory
 from pyramid.response import Response
 from pyramid.security import NO_PERMISSION_REQUIRED
 from pyramid.view import exception_view_config
-from pyramid_zodbconn import get_connection
 from transaction.interfaces import TransientError
 from ZODB.TimeStamp import TimeStamp
 from ZODB.utils import p64
@@ -114,7 +113,7 @@ def readyz(request):
         # The app's own root factory: the same connection, the same tree, the
         # same code path as every other request.
         root = request.registry.getUtility(IRootFactory)(request)
-        ready = _storage_connected(get_connection(request)) and _tree_initialized(root)
+        ready = _storage_connected(root._p_jar) and _tree_initialized(root)
         if not ready:
             log.warning("not ready: storage disconnected or tree not initialized")
     except Exception:
