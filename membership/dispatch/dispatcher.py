@@ -167,7 +167,7 @@ class Dispatcher:
         *,
         name: str | None = None,
         now: Callable[[], float] | None = None,
-        post: Callable[..., sending.Attempt] = sending.post,
+        post: Callable[..., sending.Attempt] | None = None,
         exclusive: bool = False,
     ) -> None:
         self.db = db
@@ -507,13 +507,17 @@ class Dispatcher:
         """Send in order, no connection open, until one fails or the lease runs short."""
         if work.key == NATS_KEY:
             return self._publish(work)
+        with sending.Sender() as sender:
+            return self._send_items(work, self.post or sender.post)
+
+    def _send_items(self, work: Work, post: Callable[..., sending.Attempt]) -> Outcome:
         outcome = Outcome()
         for position, body in work.items:
             if self.stopping or work.lease_until - self.now() < self.config.lease_seconds / 3:
                 return outcome  # (B) renews the lease, or finds it gone
             payload = sending.message(body["type"], body["time"], body)
             headers = sending.signed_headers(body["id"], payload, work.secrets, time.time())
-            attempt = self.post(
+            attempt = post(
                 work.url,
                 payload,
                 headers,

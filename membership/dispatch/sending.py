@@ -93,36 +93,75 @@ def retry_after(value: str | None, now: float) -> float | None:
     return max(0.0, when.timestamp() - now)
 
 
-def post(
-    url: str, body: bytes, headers: dict[str, str], *, timeout: float, allow_private: bool
-) -> Attempt:
-    """POST ``body`` to ``url``; what happened (never raises for network trouble)."""
-    started = time.monotonic()
-    try:
-        parts = addresses.parse(url)
-        address = addresses.resolve(parts, allow_private=allow_private)[0]
-    except addresses.AddressRefused as exc:
-        return Attempt(None, 0.0, f"refused: {exc}")
-    cls = _PinnedTLS if parts.scheme == "https" else _Pinned
-    conn = cls(parts.hostname or "", addresses.port_of(parts), address, timeout)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    deadline = started + timeout
-    try:
-        conn.request(
-            "POST",
-            target,
-            body=body,
-            headers={
-                **headers,
-                "Content-Type": "application/json",
-                "User-Agent": USER_AGENT,
-                "Connection": "close",
-            },
-        )
-        answer = conn.getresponse()
-        answer.read(MAX_ANSWER)
+class Sender:
+    """POSTs one delivery run's messages over one kept-alive connection.
+
+    A run sends up to a chunk of changes to one URL, one after the other; a
+    new TCP (and TLS) connection for each was most of what a delivery cost
+    the server and the receiver. The URL's address is resolved and checked
+    (``membership.addresses``) whenever a connection is opened, as before for
+    every message. A connection is not reused after an error, after an
+    answer that was not read to its end, or when the receiver asks to close
+    it; a kept-alive connection the receiver had already closed is replaced
+    once, before any answer was read (delivery is at least once, and the
+    ``webhook-id`` lets a receiver drop a repeat).
+    """
+
+    def __init__(self) -> None:
+        self._conn: http.client.HTTPConnection | None = None
+        self._target: tuple | None = None
+
+    def __enter__(self) -> "Sender":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._conn, self._target = None, None
+
+    def post(
+        self, url: str, body: bytes, headers: dict[str, str], *, timeout: float, allow_private: bool
+    ) -> Attempt:
+        """POST ``body`` to ``url``; what happened (never raises for network trouble)."""
+        started = time.monotonic()
+        try:
+            parts = addresses.parse(url)
+            target = (parts.scheme, parts.hostname or "", addresses.port_of(parts), timeout)
+            reused = self._conn is not None and self._target == target
+            if not reused:
+                self.close()
+                address = addresses.resolve(parts, allow_private=allow_private)[0]
+                cls = _PinnedTLS if parts.scheme == "https" else _Pinned
+                self._conn = cls(target[1], target[2], address, timeout)
+                self._target = target
+        except addresses.AddressRefused as exc:
+            return Attempt(None, 0.0, f"refused: {exc}")
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        headers = {
+            **headers,
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        try:
+            try:
+                answer = self._exchange(path, body, headers)
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                if not reused:
+                    raise
+                self._conn.close()  # the receiver closed it while idle: once more, anew
+                answer = self._exchange(path, body, headers)
+            answer_body = answer.read(MAX_ANSWER)
+            if answer.will_close or not answer.isclosed() or len(answer_body) >= MAX_ANSWER:
+                self.close()
+        except (OSError, http.client.HTTPException) as exc:
+            self.close()
+            return Attempt(None, time.monotonic() - started, f"{type(exc).__name__}: {exc}"[:500])
         latency = time.monotonic() - started
-        if latency > timeout or time.monotonic() > deadline:
+        if latency > timeout:
+            self.close()
             return Attempt(None, latency, f"no answer within {timeout:g} s")
         error = ""
         if 300 <= answer.status < 400:
@@ -133,7 +172,17 @@ def post(
         if answer.status in (429, 503):
             wait = retry_after(answer.getheader("Retry-After"), time.time())
         return Attempt(answer.status, latency, error, wait)
-    except (OSError, http.client.HTTPException) as exc:
-        return Attempt(None, time.monotonic() - started, f"{type(exc).__name__}: {exc}"[:500])
-    finally:
-        conn.close()
+
+    def _exchange(
+        self, path: str, body: bytes, headers: dict[str, str]
+    ) -> http.client.HTTPResponse:
+        self._conn.request("POST", path, body=body, headers=headers)
+        return self._conn.getresponse()
+
+
+def post(
+    url: str, body: bytes, headers: dict[str, str], *, timeout: float, allow_private: bool
+) -> Attempt:
+    """One POST on a connection of its own (the ``/webhooks/{id}/test`` request)."""
+    with Sender() as sender:
+        return sender.post(url, body, headers, timeout=timeout, allow_private=allow_private)

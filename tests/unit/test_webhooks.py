@@ -20,7 +20,7 @@ import transaction
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from membership import clock
-from membership.dispatch import Config, Dispatcher
+from membership.dispatch import Config, Dispatcher, sending
 from membership.domain import Actor, Context
 from membership.domain.changes import Gone, read
 from membership.domain.errors import NotPermitted, Unprocessable
@@ -54,6 +54,11 @@ class Receiver:
         self.answers: list[tuple[int, dict[str, str]]] = []
         self.default = (200, {})
         self.delay = 0.0
+        #: Close each connection after answering, without saying so (as a server
+        #: whose keep-alive timeout ran out between two requests would).
+        self.drop_connections = False
+        #: The client port of each request: one per connection the sender opened.
+        self.peers: list[int] = []
         self.lock = threading.Lock()
         receiver = self
 
@@ -70,6 +75,7 @@ class Receiver:
                     time.sleep(receiver.delay)
                 with receiver.lock:
                     receiver.calls.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                    receiver.peers.append(self.client_address[1])
                     status, headers = (
                         receiver.answers.pop(0) if receiver.answers else receiver.default
                     )
@@ -78,6 +84,8 @@ class Receiver:
                     self.send_header(name, value)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+                if receiver.drop_connections:
+                    self.close_connection = True
 
             def log_message(self, *args) -> None:
                 pass
@@ -244,6 +252,37 @@ def test_every_delivery_verifies_with_standardwebhooks(db, receiver):
     assert sub.state.cursor > tuple(start)
     assert receiver.ids() == feed_ids(db)[-3:]
     assert [entry["status"] for entry in sub.state.log] == [200, 200, 200]
+
+
+def test_a_run_of_deliveries_shares_one_kept_alive_connection(db, receiver):
+    subscribe(db, receiver.url)
+    groups(db, "a", "b", "c", "d")
+    dispatcher(db).run_once()
+    assert [m["type"] for m in receiver.messages()] == ["group.created"] * 4
+    assert len(set(receiver.peers)) == 1
+
+
+def test_a_connection_the_receiver_dropped_is_opened_anew_and_nothing_is_lost(db, receiver):
+    receiver.drop_connections = True
+    sub_id, _ = subscribe(db, receiver.url)
+    groups(db, "a", "b", "c")
+    dispatcher(db).run_once()
+    assert receiver.ids() == feed_ids(db)[-3:]
+    assert len(set(receiver.peers)) == 3
+    assert [entry["status"] for entry in state(db, sub_id).state.log] == [200, 200, 200]
+
+
+def test_one_sender_reuses_its_connection_only_for_the_same_target(receiver):
+    other = Receiver()
+    try:
+        with sending.Sender() as sender:
+            for url in (receiver.url, receiver.url, other.url, receiver.url):
+                attempt = sender.post(url, b"{}", {}, timeout=5, allow_private=True)
+                assert attempt.ok
+        assert len(receiver.calls) == 3 and len(other.calls) == 1
+        assert len(set(receiver.peers)) == 2  # a new connection after the other target
+    finally:
+        other.close()
 
 
 def test_only_the_chosen_types_and_subtree_are_sent(db, receiver):
