@@ -186,7 +186,7 @@ def forbidden(exc: HTTPException, request) -> Response:
             403,
             "Forbidden",
             f"{detail} with these credentials: that needs the {denied.scope!r} scope "
-            f"(permission {permission!r}); they have {' '.join(held or ()) or 'none'}",
+            f"(permission {str(permission)!r}); they have {' '.join(held or ()) or 'none'}",
             permission=str(permission),
             scope=denied.scope,
             headers={
@@ -198,7 +198,7 @@ def forbidden(exc: HTTPException, request) -> Response:
     return problem(
         403,
         "Forbidden",
-        f"{detail}: that needs the {permission!r} permission here, which you do not hold",
+        f"{detail}: that needs the {str(permission)!r} permission here, which you do not hold",
         permission=str(permission),
     )
 

@@ -151,3 +151,12 @@ def test_failed_request_writes_nothing(api):
     api.patch("/groups/eng", {"title": 5})
     api.patch("/groups/eng", {"title": "ok"}, headers={"If-Match": "junk"})
     assert api.get("/groups/eng").json == before
+
+
+def test_a_403_names_the_permission_in_plain_words(api, testapp):
+    api.user("bob")
+    api.group("eng")
+    res = testapp.get("/groups/eng", headers=basic("bob"), status=403)
+    assert res.json["permission"] == "view"
+    assert "needs the 'view' permission here" in res.json["detail"]
+    assert "Permission." not in res.json["detail"]
