@@ -14,15 +14,14 @@ import re
 from html import escape
 from http import HTTPStatus
 
-import venusian
 from pyramid.httpexceptions import HTTPNotFound
 from pyramid.response import Response
-from pyramid.security import NO_PERMISSION_REQUIRED
 from pyramid.view import view_config
 
 from ...model import Root
 from ..openapi import openapi_for
 from ..rendering import dumps
+from .public import public_route
 
 #: The page may load its stylesheet from here and nothing else, and runs no script.
 CSP = (
@@ -60,37 +59,7 @@ def docs_page(context: Root, request) -> Response:
     return response
 
 
-class _Assets:
-    """Context of the asset route: nothing to traverse, nothing to protect."""
-
-    __acl__ = ()
-
-    def __init__(self, request):
-        self.request = request
-
-
-def _asset_route(path: str):
-    """Serve the decorated view at ``path`` (GET, HEAD), as a route matched before
-    traversal, without credentials; registered by ``config.scan()``, like ``view_config``."""
-
-    def decorator(view):
-        def register(scanner, name, ob):
-            config = scanner.config
-            config.add_route(STATIC_ROUTE, path, factory=_Assets)
-            config.add_view(
-                ob,
-                route_name=STATIC_ROUTE,
-                request_method=("GET", "HEAD"),
-                permission=NO_PERMISSION_REQUIRED,
-            )
-
-        venusian.attach(view, register, category="pyramid")
-        return view
-
-    return decorator
-
-
-@_asset_route("/docs/static/{file}")
+@public_route("/docs/static/{file}", name=STATIC_ROUTE)
 def docs_static(request) -> Response:
     asset = ASSETS.get(request.matchdict["file"])
     if asset is None:

@@ -17,7 +17,7 @@ All are unauthenticated and answer no version, no storage address, no error
 text (the reason a worker is not ready goes to the log). They are routes
 with their own context factory, matched before traversal, so none depends
 on the tree it probes; ``config.scan()``
-registers route and view together (see ``probe``).
+registers route and view together (``public.public_route``).
 
 The same readiness seen from any other request: a storage that went away
 (``ClientDisconnected`` from ZEO, and any other transient error still
@@ -29,10 +29,8 @@ import json
 import logging
 import time
 
-import venusian
 from pyramid.interfaces import IRootFactory
 from pyramid.response import Response
-from pyramid.security import NO_PERMISSION_REQUIRED
 from pyramid.view import exception_view_config
 from transaction.interfaces import TransientError
 from ZODB.TimeStamp import TimeStamp
@@ -41,41 +39,9 @@ from ZODB.utils import p64
 from ... import metrics
 from ...model.feed import Feed
 from ..errors import problem
+from .public import public_route
 
 log = logging.getLogger(__name__)
-
-
-class Probe:
-    """Context of the probe routes: nothing to traverse, nothing to protect."""
-
-    __acl__ = ()
-
-    def __init__(self, request):
-        self.request = request
-
-
-def probe(path: str):
-    """Serve the decorated function at ``path`` (GET, HEAD), unauthenticated.
-
-    Like ``view_config``, it takes effect when ``config.scan()`` finds it; it
-    adds the route as well as the view, so nothing else needs to know.
-    """
-
-    def decorator(view):
-        def register(scanner, name, ob):
-            config = scanner.config
-            config.add_route(name, path, factory=Probe)
-            config.add_view(
-                ob,
-                route_name=name,
-                request_method=("GET", "HEAD"),
-                permission=NO_PERMISSION_REQUIRED,
-            )
-
-        venusian.attach(view, register, category="pyramid")
-        return view
-
-    return decorator
 
 
 def _answer(status: int, body: dict, content_type="application/json", retry_after=None):
@@ -102,12 +68,12 @@ def _tree_initialized(root) -> bool:
         return False
 
 
-@probe("/healthz")
+@public_route("/healthz")
 def healthz(request):
     return _answer(200, {"status": "ok"})
 
 
-@probe("/readyz")
+@public_route("/readyz")
 def readyz(request):
     try:
         # The app's own root factory: the same connection, the same tree, the
@@ -163,7 +129,7 @@ def _time_of(tid: int) -> float:
     return TimeStamp(p64(tid)).timeTime()
 
 
-@probe("/health")
+@public_route("/health")
 def health(request):
     try:
         root = request.registry.getUtility(IRootFactory)(request)
